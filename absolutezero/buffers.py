@@ -22,6 +22,7 @@ order, not to the step tag.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import operator
@@ -36,11 +37,25 @@ import numpy as np
 from absolutezero.atomic import atomic_write_text
 from absolutezero.protocol import Task
 
-__all__ = ["BufferEntry", "BufferFileError", "BufferSet", "TaskBuffer", "RECENT_FRACTION"]
+__all__ = [
+    "RECENT_FRACTION",
+    "BufferEntry",
+    "BufferFileError",
+    "BufferSet",
+    "TaskBuffer",
+    "UnknownTaskTypeError",
+]
 
 FORMAT = "absolutezero.buffers"
 VERSION = 1
 RECENT_FRACTION = 0.25  # the "newest entries" of recency-biased solver sampling: newest quarter
+
+
+class UnknownTaskTypeError(KeyError):
+    """No buffer for the requested task type (the message suggests the closest one)."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
 
 
 class BufferFileError(ValueError):
@@ -60,6 +75,10 @@ class BufferEntry:
     step: int
     seed: bool
     serial: int = -1
+
+
+def _serial(entry: BufferEntry) -> int:
+    return entry.serial
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
@@ -121,7 +140,12 @@ class TaskBuffer:
                 f"task of type {task.task_type!r} cannot go into the {self.task_type!r} buffer"
             )
         step = _check_count("step", step)
-        key = task.key()
+        try:
+            key = task.key()
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"cannot store a {task.task_type!r} task: its payload must be JSON-serialisable ({error})"
+            ) from None
         if key in self._seeds or key in self._others:
             return False
         if seed and len(self._seeds) + 1 >= self.capacity:
@@ -156,21 +180,9 @@ class TaskBuffer:
         return list(self._entries())
 
     def _entries(self) -> list[BufferEntry]:
-        if self._ordered is None:
-            # Both dicts are already in serial order; merging keeps it O(n).
-            seeds, others = list(self._seeds.values()), list(self._others.values())
-            merged: list[BufferEntry] = []
-            i = j = 0
-            while i < len(seeds) and j < len(others):
-                if seeds[i].serial < others[j].serial:
-                    merged.append(seeds[i])
-                    i += 1
-                else:
-                    merged.append(others[j])
-                    j += 1
-            merged.extend(seeds[i:])
-            merged.extend(others[j:])
-            self._ordered = merged
+        if self._ordered is None:  # both dicts are in serial order: merge, O(n)
+            merged = heapq.merge(self._seeds.values(), self._others.values(), key=_serial)
+            self._ordered = list(merged)
         return self._ordered
 
     @property
@@ -239,7 +251,7 @@ class BufferSet:
         except (KeyError, TypeError):
             from absolutezero.config import did_you_mean
 
-            raise KeyError(
+            raise UnknownTaskTypeError(
                 f"no buffer for task type {task_type!r}"
                 f"{did_you_mean(str(task_type), list(self._buffers))} (known: {list(self._buffers)})"
             ) from None
@@ -338,7 +350,11 @@ class BufferSet:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no buffer file at {path}")
-        return cls.from_jsonl(path.read_text(encoding="utf-8"), capacity, source=str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise BufferFileError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        return cls.from_jsonl(text, capacity, source=str(path))
 
     @classmethod
     def from_jsonl(
@@ -381,25 +397,26 @@ def _parse_header(line: str, source: str) -> dict[str, Any]:
             f"absolutezero reads version {VERSION})"
         )
     capacity, names, serials = header.get("capacity"), header.get("task_types"), header.get("next_serial")
-    if not _is_int(capacity) or capacity < 1:
-        raise BufferFileError(f"{where}: header 'capacity' must be a positive integer, got {capacity!r}")
-    if (
-        not isinstance(names, list)
-        or not names
-        or not all(isinstance(name, str) and name for name in names)
-        or len(set(names)) != len(names)
-    ):
-        raise BufferFileError(
-            f"{where}: header 'task_types' must be a non-empty list of unique names, got {names!r}"
-        )
-    if (
-        not isinstance(serials, dict)
-        or set(serials) != set(names)
-        or not all(_is_int(value) and value >= 0 for value in serials.values())
-    ):
-        raise BufferFileError(
-            f"{where}: header 'next_serial' must map each task type to a counter >= 0, got {serials!r}"
-        )
+    names_ok = (
+        isinstance(names, list)
+        and bool(names)
+        and all(isinstance(name, str) and name for name in names)
+        and len(set(names)) == len(names)
+    )
+    checks = [
+        (_is_int(capacity) and capacity >= 1, f"'capacity' must be a positive integer, got {capacity!r}"),
+        (names_ok, f"'task_types' must be a non-empty list of unique names, got {names!r}"),
+        (
+            names_ok
+            and isinstance(serials, dict)
+            and set(serials) == set(names)
+            and all(_is_int(value) and value >= 0 for value in serials.values()),
+            f"'next_serial' must map each task type to a counter >= 0, got {serials!r}",
+        ),
+    ]
+    for ok, problem in checks:
+        if not ok:
+            raise BufferFileError(f"{where}: header {problem}")
     return header
 
 
@@ -437,20 +454,23 @@ def _parse_buffer_file(
             raise BufferFileError(f"{where}: an entry needs exactly the keys {sorted(_RECORD_KEYS)}, got {found}")
         try:
             task = Task.from_json(record["task"])
-        except ValueError as error:
+        except (TypeError, ValueError) as error:
             raise BufferFileError(f"{where}: bad 'task': {error}") from None
         name, serial, step, seed = task.task_type, record["serial"], record["step"], record["seed"]
-        if name not in last_serial:
-            raise BufferFileError(f"{where}: task type {name!r} is not in the header's task_types {names}")
-        if not _is_int(step) or step < 0:
-            raise BufferFileError(f"{where}: 'step' must be an integer >= 0, got {step!r}")
-        if not isinstance(seed, bool):
-            raise BufferFileError(f"{where}: 'seed' must be true or false, got {seed!r}")
-        if not _is_int(serial) or not last_serial[name] < serial < serials[name]:
-            raise BufferFileError(
-                f"{where}: 'serial' must be an integer above the previous {name!r} entry's "
-                f"({last_serial[name]}) and below the header's next_serial ({serials[name]}), got {serial!r}"
-            )
+        previous, limit = last_serial.get(name, -1), serials.get(name, 0)
+        checks = [
+            (name in last_serial, f"task type {name!r} is not in the header's task_types {names}"),
+            (_is_int(step) and step >= 0, f"'step' must be an integer >= 0, got {step!r}"),
+            (isinstance(seed, bool), f"'seed' must be true or false, got {seed!r}"),
+            (
+                _is_int(serial) and previous < serial < limit,
+                f"'serial' must be an integer above the previous {name!r} entry's ({previous}) "
+                f"and below the header's next_serial ({limit}), got {serial!r}",
+            ),
+        ]
+        for ok, problem in checks:
+            if not ok:
+                raise BufferFileError(f"{where}: {problem}")
         key = task.key()
         if key in seen:
             raise BufferFileError(f"{where}: duplicate task (buffers never hold the same task twice)")

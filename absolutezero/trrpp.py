@@ -23,6 +23,7 @@ metrics writer logs next to the advantages; :func:`stats_metrics` flattens them 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -91,7 +92,7 @@ def trrpp_advantages(
             not finite.
         TypeError: a reward is not a number or a group key is unhashable.
     """
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps >= 0):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
     values, members = _group_indices(rewards, groups)
     advantages = np.zeros(values.shape, dtype=np.float64)

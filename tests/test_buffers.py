@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from absolutezero.buffers import BufferEntry, BufferFileError, BufferSet, TaskBuffer
+from absolutezero.buffers import BufferEntry, BufferFileError, BufferSet, TaskBuffer, UnknownTaskTypeError
 from absolutezero.protocol import Task
 
 TYPES = ("deduction", "abduction", "induction")
@@ -90,15 +90,19 @@ def test_evicted_task_can_come_back() -> None:
 
 def test_seeds_must_leave_room() -> None:
     buffer = TaskBuffer("deduction", 2)
+    assert buffer.add(task(0), step=0, seed=True)
     with pytest.raises(ValueError, match="capacity 2 leaves no room for non-seed tasks"):
-        buffer.add(task(0), step=0, seed=True)
         buffer.add(task(1), step=0, seed=True)
+    assert len(buffer) == 1
 
 
 def test_bad_arguments_are_clear_errors() -> None:
     buffers = BufferSet(TYPES, 5)
-    with pytest.raises(KeyError, match="no buffer for task type 'deducton'; did you mean 'deduction'"):
+    with pytest.raises(UnknownTaskTypeError, match="no buffer for task type 'deducton'; did you mean 'deduction'") as info:
         buffers.add(Task("deducton", {}), step=0)
+    assert str(info.value).startswith("no buffer")  # not wrapped in quotes like a plain KeyError
+    with pytest.raises(ValueError, match="payload must be JSON-serialisable"):
+        buffers.add(Task("deduction", {"inputs": {1, 2}}), step=0)
     with pytest.raises(ValueError, match="type 'abduction' cannot go into the 'deduction' buffer"):
         buffers["deduction"].add(task(0, "abduction"), step=0)
     with pytest.raises(ValueError, match="step must be >= 0"):
@@ -135,6 +139,10 @@ def test_sample_references_draws_from_the_union() -> None:
         e.task.key() for name in ("deduction", "abduction") for e in buffers[name].entries()
     )
     assert buffers.sample_references(["induction"], 3, np.random.default_rng(0)) == []
+    # a single task type name works like a one-element list (protocol.py's usage)
+    assert buffers.sample_references("deduction", 9, np.random.default_rng(0)) == buffers.sample_references(
+        ["deduction", "deduction"], 9, np.random.default_rng(0)
+    )
     assert buffers.sample_references(["deduction"], 0, np.random.default_rng(0)) == []
 
 
@@ -180,6 +188,17 @@ def test_recency_bias_prefers_new_entries() -> None:
     assert share(0.0) == pytest.approx(0.25, abs=0.07)
     assert share(0.5) == pytest.approx(0.625, abs=0.07)
     assert share(1.0) == 1.0
+
+
+def test_recency_bias_holds_for_batches_without_replacement() -> None:
+    buffers = BufferSet(["deduction"], 1000)
+    for i in range(200):
+        buffers.add(task(i), step=i // 10)
+    rng = np.random.default_rng(5)
+    batches = [ids(buffers.sample_for_solving("deduction", 8, rng, 0.5)) for _ in range(200)]
+    assert all(len(set(batch)) == 8 for batch in batches)
+    share = sum(i >= 150 for batch in batches for i in batch) / (8 * 200)
+    assert share > 0.5  # uniform would give 0.25
 
 
 # -- persistence ------------------------------------------------------------------------
@@ -251,6 +270,22 @@ def test_duplicate_entry_in_file_is_an_error(tmp_path: Path) -> None:
     header["next_serial"]["deduction"] = 8
     path.write_text("\n".join([json.dumps(header)] + lines[1:] + [json.dumps(record)]) + "\n")
     with pytest.raises(BufferFileError, match=r":7: duplicate task"):
+        BufferSet.load(path)
+
+
+def test_load_with_capacity_too_small_for_seeds(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    buffers = BufferSet(["deduction"], 10)
+    buffers.add_many([task(0), task(1)], step=0, seed=True)
+    buffers.save(path)
+    with pytest.raises(BufferFileError, match=r"b.jsonl:3: capacity 2 is too small for the saved seed tasks"):
+        BufferSet.load(path, capacity=2)
+
+
+def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(BufferFileError, match="not UTF-8 text"):
         BufferSet.load(path)
 
 

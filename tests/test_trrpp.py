@@ -52,7 +52,7 @@ def test_six_baselines_for_three_task_types() -> None:
         chunk = advantages[4 * g : 4 * g + 4]
         assert chunk.mean() == pytest.approx(0.0, abs=1e-9)
         assert chunk.std() == pytest.approx(1.0, abs=1e-4)
-        assert len(advantage_stats(rewards.tolist(), groups)) == 6
+    assert len(advantage_stats(rewards.tolist(), groups)) == 6
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -1.0, 0.1, 1e9])
@@ -93,7 +93,7 @@ def test_non_numeric_reward_is_a_clear_error() -> None:
         trrpp_advantages(["high", 0.0], ["a", "a"])
 
 
-@pytest.mark.parametrize("eps", [-1e-6, math.nan])
+@pytest.mark.parametrize("eps", [-1e-6, math.nan, "1e-6", None])
 def test_bad_eps(eps: float) -> None:
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
         trrpp_advantages([0.0, 1.0], ["a", "a"], eps=eps)
@@ -146,3 +146,8 @@ def test_stats_match_advantage_normalisation() -> None:
     for i, (reward, group) in enumerate(zip(rewards, groups)):
         assert advantages[i] == pytest.approx((reward - stats[group].mean) / stats[group].std)
     assert stats_metrics({"plain": stats["x"]})["plain/count"] == 3.0
+
+
+def test_numpy_inputs_are_accepted() -> None:
+    advantages = trrpp_advantages(np.array([2.0, 0.0], dtype=np.float32), np.array(["a", "a"]), eps=np.float32(0))
+    assert advantages.tolist() == [1.0, -1.0]
