@@ -114,11 +114,16 @@ class TaskBuffer:
         if not isinstance(task_type, str) or not task_type:
             raise ValueError(f"task_type must be a non-empty string, got {task_type!r}")
         self.task_type = task_type
-        self.capacity = _check_capacity(capacity)
+        self._capacity = _check_capacity(capacity)
         self._seeds: dict[str, BufferEntry] = {}
         self._others: OrderedDict[str, BufferEntry] = OrderedDict()
         self._next_serial = 0
         self._ordered: list[BufferEntry] | None = []
+
+    @property
+    def capacity(self) -> int:
+        """Maximum number of entries (read-only: changing it would bypass eviction)."""
+        return self._capacity
 
     # -- mutation ---------------------------------------------------------------------
 
@@ -237,8 +242,13 @@ class BufferSet:
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"task types must be unique, repeated: {duplicates}")
-        self.capacity = _check_capacity(capacity)
-        self._buffers: dict[str, TaskBuffer] = {name: TaskBuffer(name, self.capacity) for name in names}
+        self._capacity = _check_capacity(capacity)
+        self._buffers: dict[str, TaskBuffer] = {name: TaskBuffer(name, self._capacity) for name in names}
+
+    @property
+    def capacity(self) -> int:
+        """Per-task-type capacity (read-only)."""
+        return self._capacity
 
     @property
     def task_types(self) -> tuple[str, ...]:
