@@ -1,0 +1,201 @@
+"""Chat prompts for the code environment's proposer and solver roles.
+
+Why they look like this: a 135M model writes a runnable ``def f`` plus an input in only
+a few samples out of twenty, so every prompt is short, concrete, and ends with one
+complete worked example of the exact answer format (R1-style ``<think>`` then
+``<answer>`` with fenced blocks). The worked examples are written for this project; no
+benchmark (CruxEval) program appears here or anywhere on the training path.
+
+The functions return chat messages only; :mod:`absolutezero_code.env` wraps them in a
+:class:`~absolutezero.protocol.Prompt` with the prefill and context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "SYSTEM",
+    "DEFAULT_ALLOWED_IMPORTS",
+    "Messages",
+    "proposer_messages",
+    "induction_proposer_messages",
+    "deduction_solver_messages",
+    "abduction_solver_messages",
+    "induction_solver_messages",
+]
+
+Messages = tuple[Mapping[str, str], ...]
+
+SYSTEM = (
+    "You are a helpful assistant. You first think about the reasoning process inside "
+    "<think> </think> tags and then give the final answer inside <answer> </answer> tags, "
+    "i.e. <think> reasoning here </think> <answer> answer here </answer>."
+)
+
+# Shown to the proposer when the executor does not publish its own allow-list.
+DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = (
+    "math", "string", "re", "collections", "itertools", "functools", "heapq", "bisect",
+    "operator",
+)
+
+_FORMAT_PROGRAM = """def f(numbers):
+    total = 0
+    for n in numbers:
+        if n % 2 == 0:
+            total += n * n
+    return total"""
+_FORMAT_INPUT = "[1, 2, 3, 4]"
+_FORMAT_OUTPUT = "20"
+
+_GOALS = {
+    "deduction": "so that predicting the output from the program and input takes careful "
+    "step-by-step reasoning",
+    "abduction": "so that finding an input that gives the output takes careful reasoning "
+    "about what the program does",
+}
+
+
+def _fence(tag: str, body: str) -> str:
+    return f"```{tag}\n{body}\n```"
+
+
+def _rules(allowed_imports: Sequence[str]) -> str:
+    imports = ", ".join(allowed_imports) if allowed_imports else "none"
+    return (
+        "Rules:\n"
+        "- The program defines a function `f`; helper functions and classes are allowed.\n"
+        f"- Only these imports are allowed: {imports}.\n"
+        "- f must be deterministic: no randomness, no time, no printing, no files, no input().\n"
+        "- The input is the argument list of f, written with plain values only (numbers, "
+        "strings, lists, tuples, dicts, sets, booleans, None).\n"
+        "- f returns a plain value of the same kinds."
+    )
+
+
+def _example(index: int, payload: Mapping[str, object]) -> str:
+    return (
+        f"Example {index}:\n"
+        f"{_fence('python', str(payload['program']))}\n"
+        f"{_fence('input', str(payload['input']))}\n"
+        f"{_fence('output', str(payload['output']))}"
+    )
+
+
+def proposer_messages(
+    task_type: str, references: Sequence[Mapping[str, object]], allowed_imports: Sequence[str]
+) -> Messages:
+    """Ask for a new (program, input) pair for ``deduction`` or ``abduction``.
+
+    Args:
+        task_type: ``"deduction"`` or ``"abduction"`` (selects the one-line goal).
+        references: payloads with ``program``, ``input`` and ``output`` shown as examples.
+        allowed_imports: module names the executor allows, listed in the rules.
+
+    Returns:
+        ``(system, user)`` chat messages.
+    """
+    if task_type not in _GOALS:
+        raise ValueError(f"proposer_messages is for 'deduction' or 'abduction', got {task_type!r}")
+    examples = "\n\n".join(_example(i + 1, ref) for i, ref in enumerate(references))
+    shown = f"Existing tasks:\n\n{examples}\n\n" if examples else ""
+    user = (
+        "Write a new Python task: a program defining a function `f`, and one input for it.\n"
+        f"{_rules(allowed_imports)}\n\n"
+        f"{shown}"
+        f"Your task must be new and different from the existing ones, {_GOALS[task_type]}.\n\n"
+        "Answer in exactly this format:\n"
+        "<think> short plan </think>\n"
+        "<answer>\n"
+        f"{_fence('python', _FORMAT_PROGRAM)}\n"
+        f"{_fence('input', _FORMAT_INPUT)}\n"
+        "</answer>"
+    )
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+
+
+def induction_proposer_messages(
+    program: str,
+    examples: Sequence[tuple[str, str]],
+    num_inputs: int,
+) -> Messages:
+    """Ask for ``num_inputs`` inputs to an existing program plus a message describing it.
+
+    Args:
+        program: the program (from a deduction/abduction reference) the inputs are for.
+        examples: known ``(input, output)`` pairs of that program, shown as a hint.
+        num_inputs: how many distinct inputs to write.
+
+    Returns:
+        ``(system, user)`` chat messages.
+    """
+    shown = "\n".join(
+        f"{_fence('input', i)}\ngives\n{_fence('output', o)}" for i, o in examples
+    )
+    shown = f"For example:\n{shown}\n\n" if shown else ""
+    user = (
+        "Here is a Python function f:\n"
+        f"{_fence('python', program)}\n"
+        f"{shown}"
+        f"Write {num_inputs} different inputs for f, each in its own ```input block, chosen so "
+        "that someone who sees the outputs can work out what f does. Inputs are the "
+        "argument list of f with plain values only. Then write a short ```message that "
+        "hints at what f does without showing its code.\n\n"
+        "Answer in exactly this format (with your own inputs):\n"
+        "<think> short plan </think>\n"
+        "<answer>\n"
+        f"{_fence('input', '[1, 2, 3, 4]')}\n"
+        f"{_fence('input', '[5, 6]')}\n"
+        "...\n"
+        f"{_fence('message', 'Adds up the squares of the even numbers in the list.')}\n"
+        "</answer>"
+    )
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+
+
+def deduction_solver_messages(program: str, input: str) -> Messages:
+    """Ask for the output of ``f(<input>)``. Returns ``(system, user)`` messages."""
+    user = (
+        "Predict the exact value returned by f for the given input.\n"
+        f"{_fence('python', program)}\n"
+        f"{_fence('input', input)}\n\n"
+        "Think step by step, then give the returned value as a Python literal. Format "
+        "example (for a different program):\n"
+        "<think> 2*2 + 4*4 = 20 </think>\n"
+        f"<answer>\n{_fence('output', _FORMAT_OUTPUT)}\n</answer>"
+    )
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+
+
+def abduction_solver_messages(program: str, output: str) -> Messages:
+    """Ask for an input that makes ``f`` return ``output``. Returns ``(system, user)``."""
+    user = (
+        "Find an input for which f returns the given output.\n"
+        f"{_fence('python', program)}\n"
+        f"{_fence('output', output)}\n\n"
+        "Think step by step, then give the argument list of f with plain values. Format "
+        "example (for a different program):\n"
+        "<think> the even numbers 2 and 4 give 4 + 16 = 20 </think>\n"
+        f"<answer>\n{_fence('input', _FORMAT_INPUT)}\n</answer>"
+    )
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
+
+
+def induction_solver_messages(pairs: Sequence[tuple[str, str]], message: str) -> Messages:
+    """Ask for a program reproducing the shown ``(input, output)`` pairs.
+
+    Returns:
+        ``(system, user)`` chat messages.
+    """
+    shown = "\n".join(f"{_fence('input', i)}\ngives\n{_fence('output', o)}" for i, o in pairs)
+    user = (
+        "Write a Python function f that matches these examples (it is also tested on other "
+        "inputs).\n"
+        f"{shown}\n"
+        f"Hint: {message}\n\n"
+        "Think step by step, then write the program. Format example (for different "
+        "examples):\n"
+        "<think> it sums the squares of the even numbers </think>\n"
+        f"<answer>\n{_fence('python', _FORMAT_PROGRAM)}\n</answer>"
+    )
+    return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
