@@ -341,7 +341,6 @@ def register_gym_environments() -> list[str]:
                 id=env_id,
                 entry_point="absolutezero.gym_adapter:AbsoluteZeroEnv",
                 kwargs={"environment": name},
-                disable_env_checker=True,  # text spaces: see absolutezero.conformance
             )
         except gymnasium.error.Error:
             continue
