@@ -11,7 +11,9 @@ explicit keyword arguments, so a typo is an error there too).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +141,16 @@ def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None
     Raises ConfigError naming the bad key or value and how to fix it.
     """
     schema = OmegaConf.structured(RunConfig)
-    config = schema if base is None else OmegaConf.merge(schema, base)
+    if base is None:
+        config = schema
+    else:
+        try:
+            config = OmegaConf.merge(schema, base)
+        except OmegaConfBaseException as error:
+            key = getattr(error, "full_key", None) or ""
+            message = _first_line(error)
+            hint = did_you_mean(key, _all_keys(schema)) if key and "did you mean" not in message.lower() else ""
+            raise ConfigError(f"bad saved config: {message}{hint}") from None
     known = _all_keys(config)
     for text in overrides:
         key, value = _parse_override(text)
@@ -150,11 +161,48 @@ def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None
         try:
             OmegaConf.update(config, key, OmegaConf.create({"v": _yaml_value(value)})["v"], merge=True)
         except OmegaConfBaseException as error:
-            expected = OmegaConf.get_type(config, key) if key in known else None
-            hint = f" (expected {expected.__name__})" if isinstance(expected, type) else ""
-            raise ConfigError(f"bad value {value!r} for {key!r}{hint}: {error.msg if hasattr(error, 'msg') else error}") from None
+            expected = _schema_type(key)
+            hint = f": expected {_type_name(expected)}" if expected is not None else ""
+            raise ConfigError(f"bad value {value!r} for {key!r}{hint} ({_first_line(error)})") from None
     validate(config)
     return config
+
+
+def _first_line(error: Exception) -> str:
+    """OmegaConf's message without its ``full_key``/``object_type`` detail lines."""
+    text = str(getattr(error, "msg", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def _schema_type(key: str) -> Any:
+    """The declared type of a dotted schema key, or None for free-form/unknown keys."""
+    cls: Any = RunConfig
+    parts = key.split(".")
+    for index, part in enumerate(parts):
+        if not dataclasses.is_dataclass(cls):
+            return None
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            return None
+        cls = hints[part]
+        if index == len(parts) - 1:
+            return cls
+    return None
+
+
+def _type_name(hint: Any) -> str:
+    """Readable name of a schema type: ``int``, ``float or null``, ``a list of str``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        return " or ".join(names) + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    if origin is dict:
+        return "a mapping (set entries as key.name=value)"
+    if dataclasses.is_dataclass(hint):
+        return "a section (set its keys, e.g. section.key=value)"
+    return getattr(hint, "__name__", str(hint))
 
 
 def _yaml_value(text: str) -> Any:
