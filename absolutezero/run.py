@@ -1,0 +1,276 @@
+"""``python -m absolutezero.run key=value ...``: one self-play training run.
+
+What a run does, in order: resolve the config (defaults, or a resumed run's saved config,
+plus the command-line overrides), print it and save it to ``<run>/config.yaml``, build
+the environment, agent and plugins by name, seed the buffers, train for ``steps`` steps
+with a progress bar, append one JSON line per step to ``<run>/metrics.jsonl``, write PNG
+curves to ``<run>/plots/`` and atomic checkpoints every ``checkpoint_every`` steps and at
+the end (see :mod:`absolutezero.checkpoint` for the layout).
+
+Exit codes: 0 completed; 2 configuration mistake (unknown key, environment, agent or
+plugin, bad value, bad resume path), reported on stderr without a traceback; 130
+interrupted by Ctrl-C (a checkpoint of the last completed step is saved first). Any other
+error is a bug or an environment failure and keeps its traceback (exit 1).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from absolutezero.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from absolutezero.config import ConfigError, RunConfig, _all_keys, load_config, save_config, to_yaml
+from absolutezero.metrics import MetricsWriter, truncate_metrics
+from absolutezero.plots import write_plots
+from absolutezero.protocol import Agent, Environment
+
+__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "AGENT_KEYS", "agent_options", "main", "usage"]
+
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+
+#: config key -> agent constructor keyword (docs/ARCHITECTURE.md, "Agents are constructed ...")
+AGENT_KEYS: dict[str, str] = {
+    "model": "model",
+    "backend": "backend",
+    "seed": "seed",
+    "generation.max_new_tokens": "max_new_tokens",
+    "generation.temperature": "temperature",
+    "generation.top_p": "top_p",
+    "generation.batch_size": "batch_size",
+    "train.learning_rate": "learning_rate",
+    "train.weight_decay": "weight_decay",
+    "train.grad_clip": "grad_clip",
+    "train.clip_ratio": "clip_ratio",
+    "train.micro_batch": "micro_batch",
+    "train.autocast_bf16": "autocast_bf16",
+}
+
+
+def usage() -> str:
+    """The ``--help`` text: synopsis, exit codes and every config key with its default."""
+    defaults = OmegaConf.structured(RunConfig)
+    lines = [
+        "usage: python -m absolutezero.run [key=value ...]",
+        "",
+        "Absolute Zero self-play training: the model proposes tasks, the environment",
+        "validates them, the same model solves them, both roles are trained with TRR++.",
+        "",
+        "examples:",
+        "  python -m absolutezero.run env=code steps=20",
+        "  python -m absolutezero.run env=arith selfplay.propose_batch=8 name=try1",
+        "  python -m absolutezero.run resume=runs/try1 steps=40",
+        "  python -m absolutezero.run env_options.some_option=3 agent_options.other=x",
+        "",
+        "outputs: <out>/<name>/config.yaml, metrics.jsonl, plots/*.png,",
+        "         checkpoints/step_N/ and a 'latest' pointer",
+        "exit codes: 0 done, 2 configuration error, 130 interrupted (checkpoint saved)",
+        "",
+        "config keys (default):",
+    ]
+    for key in _all_keys(defaults):
+        node = OmegaConf.select(defaults, key)
+        if isinstance(node, DictConfig) and key not in ("env_options", "agent_options"):
+            continue
+        value = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
+        lines.append(f"  {key} = {value!r}")
+    return "\n".join(lines)
+
+
+def agent_options(config: DictConfig) -> dict[str, Any]:
+    """Keyword arguments for the agent constructor: the shared keys plus ``agent_options``.
+
+    Raises:
+        ConfigError: ``agent_options`` repeats a key that has its own config entry.
+    """
+    options = {kwarg: OmegaConf.select(config, key) for key, kwarg in AGENT_KEYS.items()}
+    extra = OmegaConf.to_container(config.agent_options, resolve=True)
+    assert isinstance(extra, dict)
+    for key, value in extra.items():
+        if key in options:
+            config_key = next(k for k, v in AGENT_KEYS.items() if v == key)
+            raise ConfigError(f"agent_options.{key} duplicates the config key {config_key!r}; set that instead")
+        options[str(key)] = value
+    return options
+
+
+def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
+    """The config, the run folder and the checkpoint to resume from (or None)."""
+    config = load_config(overrides)
+    checkpoint = None
+    if config.resume:
+        checkpoint = load_checkpoint(config.resume)
+        config = load_config(overrides, base=checkpoint.config)
+        run_dir = checkpoint.run_dir
+    else:
+        name = config.name or f"{config.env}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = Path(config.out) / name
+        if not config.name:
+            suffix = 1
+            while run_dir.exists():
+                suffix += 1
+                run_dir = Path(config.out) / f"{name}-{suffix}"
+        elif (run_dir / "config.yaml").exists():
+            raise ConfigError(
+                f"run folder {str(run_dir)!r} already holds a run; continue it with resume={run_dir} "
+                "or pick another name="
+            )
+        config.name = run_dir.name
+    return config, run_dir, checkpoint
+
+
+def _build(config: DictConfig) -> tuple[Any, Environment, Agent]:
+    from absolutezero.plugins import get_plugin_manager
+    from absolutezero.registry import make_agent, make_environment
+
+    pm = get_plugin_manager([str(path) for path in config.plugins])
+    env_options = OmegaConf.to_container(config.env_options, resolve=True)
+    env = make_environment(config.env, env_options)  # type: ignore[arg-type]
+    try:
+        agent = make_agent(config.agent, agent_options(config))
+    except BaseException:
+        env.close()
+        raise
+    return pm, env, agent
+
+
+class _Run:
+    """One run's outputs and bookkeeping around :class:`SelfPlayTrainer`."""
+
+    def __init__(self, config: DictConfig, run_dir: Path, pm: Any, env: Environment, agent: Agent, checkpoint: Any) -> None:
+        from absolutezero.selfplay import SelfPlayTrainer
+
+        self.config, self.run_dir, self.pm, self.env, self.agent = config, run_dir, pm, env, agent
+        self.trainer = SelfPlayTrainer.from_config(env, agent, config, pm)
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.saved_step = -1
+        if checkpoint is not None:
+            agent.load(str(checkpoint.agent_dir))
+            buffers = checkpoint.load_buffers(int(config.selfplay.buffer_capacity))
+            self.trainer.load_state_dict(checkpoint.trainer_state, buffers)
+            truncate_metrics(self.metrics_path, self.trainer.step_count)
+            self.saved_step = self.trainer.step_count
+
+    def checkpoint(self) -> Path:
+        step = self.trainer.step_count
+        path = save_checkpoint(
+            self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
+            trainer_state=self.trainer.state_dict(), config=self.config,
+        )
+        self.saved_step = step
+        write_plots(self.metrics_path, self.run_dir / "plots")
+        self.pm.hook.absolutezero_checkpoint(path=str(path), step=step)
+        return path
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        from absolutezero.evaluate import evaluate  # lazy: benchmarks never load unless asked
+
+        results: dict[str, float] = {}
+        for benchmark in self.config.eval.benchmarks:
+            scores = evaluate(
+                benchmark, self.agent, path=self.config.eval.path, limit=self.config.eval.limit,
+                out_dir=str(self.run_dir / "eval" / f"step_{step}" / benchmark),
+            )
+            results.update({f"eval/{benchmark}/{name}": float(value) for name, value in scores.items()})
+        return results
+
+    def train(self) -> None:
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        if not self.trainer.seeded:
+            print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
+        with MetricsWriter(self.metrics_path) as writer, tqdm(
+            total=int(cfg.steps), initial=min(self.trainer.step_count, int(cfg.steps)),
+            desc="self-play", unit="step", disable=not cfg.progress, dynamic_ncols=True,
+        ) as bar:
+            for result in self.trainer.iterate(int(cfg.steps)):
+                metrics = dict(result.metrics)
+                if result.step > 0 and cfg.eval.every and result.step % cfg.eval.every == 0:
+                    metrics.update(self.evaluate(result.step))
+                record = writer.write(result.step, metrics)
+                self.pm.hook.absolutezero_step_metrics(step=result.step, metrics=record)
+                if result.step == 0:
+                    continue
+                bar.update(1)
+                bar.set_postfix(_postfix(record), refresh=True)
+                if result.interrupted:
+                    raise KeyboardInterrupt
+                if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
+                    self.checkpoint()
+        if self.saved_step != self.trainer.step_count:
+            self.checkpoint()
+        else:
+            write_plots(self.metrics_path, self.run_dir / "plots")
+
+
+def _postfix(record: dict[str, float]) -> dict[str, str]:
+    shown = {
+        "r_prop": "overall/propose_reward_mean", "r_solve": "overall/solve_reward_mean",
+        "valid": "overall/valid_rate", "solve": "overall/solve_rate",
+    }
+    return {label: f"{record[key]:.2f}" for label, key in shown.items() if key in record}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m absolutezero.run`` with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0 completed, 2 configuration error, 130 interrupted.
+    """
+    from absolutezero.plugins import PluginLoadError
+    from absolutezero.registry import EntryPointLoadError, UnknownNameError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if any(arg in ("-h", "--help", "help") for arg in args):
+        print(usage())
+        return 0
+    try:
+        config, run_dir, checkpoint = _resolve(args)
+        print(to_yaml(config), end="", flush=True)
+        pm, env, agent = _build(config)
+    except (ConfigError, CheckpointError, UnknownNameError, PluginLoadError, EntryPointLoadError) as error:
+        print(f"absolutezero.run: error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        print("\nabsolutezero.run: interrupted before training started; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    status = "failed"
+    run = None
+    try:
+        try:
+            run = _Run(config, run_dir, pm, env, agent, checkpoint)
+        except ConfigError as error:  # e.g. task types that do not fit the env or checkpoint
+            print(f"absolutezero.run: error: {error}", file=sys.stderr)
+            return EXIT_CONFIG
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.yaml")
+        pm.hook.absolutezero_run_start(config=config, run_dir=str(run_dir))
+        try:
+            run.train()
+        except KeyboardInterrupt:
+            status = "interrupted"
+            try:
+                path = run.checkpoint()
+            except KeyboardInterrupt:
+                path = None
+            where = f"checkpoint of step {run.trainer.step_count} saved to {path}" if path else "no checkpoint saved"
+            print(f"\nabsolutezero.run: interrupted; {where}; continue with resume={run_dir}", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        status = "completed"
+        print(f"absolutezero.run: done, {run.trainer.step_count} steps; outputs in {run_dir}", file=sys.stderr)
+        return 0
+    finally:
+        if run is not None:
+            pm.hook.absolutezero_run_end(run_dir=str(run_dir), status=status)
+        env.close()
+        agent.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
