@@ -112,7 +112,7 @@ class AbsoluteZeroEnv(gymnasium.Env[str, str]):
         UnknownNameError, ConfigError: an unknown environment or option (from the registry).
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
 
     def __init__(
         self,
