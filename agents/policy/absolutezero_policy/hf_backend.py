@@ -1,0 +1,204 @@
+"""Generation with a transformers causal LM through our own KV-cached sampling loop.
+
+Why not ``model.generate``: it samples with the global torch RNG (no ``generator``
+argument), so reproducibility would need global seeding, and it does not hand back the
+log-probability of each sampled token under the *untempered* policy. The loop here is
+what ``generate`` does underneath: one prefill forward pass over the left-padded batch,
+then one token per step through the KV cache; finished rows are dropped from the cache so
+a long straggler does not keep paying for the whole batch.
+
+Log-probabilities: ``Sample.logprobs`` hold log-softmax of the raw logits (temperature
+1, before top-p) of the generation model at each sampled token, i.e. the log-probability
+under the policy that the learner trains, so the learner's importance ratio compares like
+with like. Temperature and top-p only shape which token is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from absolutezero.protocol import Sample
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Set logits outside the nucleus to -inf (the smallest set with mass >= ``top_p``).
+
+    The most likely token is always kept. ``logits`` is ``[batch, vocab]``; returns a new
+    tensor of the same shape.
+    """
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    mass_before = torch.cumsum(probs, dim=-1) - probs
+    drop_sorted = mass_before >= top_p
+    drop_sorted[..., 0] = False
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+class HFBackend:
+    """Batched sampling from a transformers causal LM.
+
+    ``model`` is the generation copy (e.g. bfloat16) that ``sync_weights`` refreshes from
+    the trained model; ``stop_token_ids`` end a completion (the token is kept, it is part
+    of what the policy learns), as do ``stop_strings`` appearing in the decoded completion.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        stop_token_ids: Sequence[int],
+        stop_strings: Sequence[str],
+        batch_size: int,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+    ) -> None:
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(
+                f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}"
+            )
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.stop_token_ids = frozenset(int(i) for i in stop_token_ids)
+        self.stop_strings = tuple(s for s in stop_strings if s)
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.pad_token_id = int(tokenizer.pad_token_id)
+        # A stop string of n characters is covered by the last n tokens (every token
+        # decodes to at least one character), +1 for tokens that straddle its start.
+        self._tail_tokens = max((len(s) for s in self.stop_strings), default=0) + 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def sync_weights(self, source: torch.nn.Module) -> None:
+        """Copy ``source``'s parameters into the generation model (casting dtype).
+
+        A no-op when ``source`` is the generation model itself.
+        """
+        if source is self.model:
+            return
+        target = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, parameter in source.named_parameters():
+                target[name].copy_(parameter)
+
+    def generate(
+        self, prompt_ids: Sequence[Sequence[int]], *, greedy: bool, generator: torch.Generator
+    ) -> list[Sample]:
+        """One completion per prompt (in order), in chunks of ``batch_size``.
+
+        Returns:
+            Samples whose ``prompt_ids`` are the given ids, ``completion_ids`` the sampled
+            ids (stop token included), ``logprobs`` their untempered log-probabilities,
+            ``finish_reason`` ``"stop"`` or ``"length"``.
+        """
+        samples: list[Sample] = []
+        for start in range(0, len(prompt_ids), self.batch_size):
+            chunk = [list(map(int, p)) for p in prompt_ids[start : start + self.batch_size]]
+            samples.extend(self._generate_batch(chunk, greedy, generator))
+        return samples
+
+    def _choose(
+        self, logits: torch.Tensor, greedy: bool, generator: torch.Generator
+    ) -> torch.Tensor:
+        if greedy:
+            return logits.argmax(dim=-1)
+        scaled = top_p_filter(logits / self.temperature, self.top_p)
+        probs = torch.softmax(scaled, dim=-1)
+        if probs.device != generator.device:
+            probs = probs.to(generator.device)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+
+    def _hit_stop_string(self, completion: list[int]) -> bool:
+        if not self.stop_strings:
+            return False
+        tail = self.tokenizer.decode(completion[-self._tail_tokens :], skip_special_tokens=False)
+        return any(stop in tail for stop in self.stop_strings)
+
+    @torch.inference_mode()
+    def _generate_batch(
+        self, prompts: list[list[int]], greedy: bool, generator: torch.Generator
+    ) -> list[Sample]:
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("cannot generate from an empty prompt (no token ids)")
+        device = self.device
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[row, width - len(ids) :] = 1
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        next_position = positions[:, -1] + 1
+
+        completions: list[list[int]] = [[] for _ in prompts]
+        logprobs: list[list[float]] = [[] for _ in prompts]
+        finish = ["length"] * len(prompts)
+        active = list(range(len(prompts)))
+        output = self.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = output.past_key_values
+        for step in range(self.max_new_tokens):
+            logits = output.logits[:, -1, :].float()
+            tokens = self._choose(logits, greedy, generator)
+            chosen = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+            keep: list[int] = []
+            for position, (row, token, logprob) in enumerate(
+                zip(active, tokens.tolist(), chosen.tolist())
+            ):
+                completions[row].append(token)
+                logprobs[row].append(logprob)
+                if token in self.stop_token_ids or self._hit_stop_string(completions[row]):
+                    finish[row] = "stop"
+                else:
+                    keep.append(position)
+            if not keep or step == self.max_new_tokens - 1:
+                break
+            if len(keep) < len(active):
+                index = torch.tensor(keep, dtype=torch.long, device=device)
+                cache.batch_select_indices(index)
+                attention, tokens, next_position = attention[index], tokens[index], next_position[index]
+                active = [active[k] for k in keep]
+            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
+            output = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=attention,
+                position_ids=next_position[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            next_position = next_position + 1
+        return [
+            Sample(
+                prompt_ids=prompt,
+                completion_ids=completion,
+                logprobs=logprob,
+                text=self.tokenizer.decode(completion, skip_special_tokens=True),
+                finish_reason=reason,
+            )
+            for prompt, completion, logprob, reason in zip(prompts, completions, logprobs, finish)
+        ]
+
+    def close(self) -> None:
+        """Nothing to release: the model belongs to the agent."""
