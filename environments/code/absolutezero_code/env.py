@@ -1,0 +1,342 @@
+"""CodeEnvironment: the reference Absolute Zero environment over Python programs.
+
+Three task types over triplets (program ``p`` defining ``f``, input ``i``, output
+``o = f(*i)``): ``deduction`` (given p, i, predict o), ``abduction`` (given p, o, find
+an i with p(i) = o) and ``induction`` (given some (i, o) pairs and a message, write p).
+Each task type lives in its own module (:mod:`.deduction`, :mod:`.abduction`,
+:mod:`.induction`); this class dispatches to them and batches their executor work, so a
+whole batch of proposals or answers costs one ``run_many`` (plus one
+``canonicalize_many``) call.
+
+No model-written text is executed or evaluated in this process: programs, inputs and
+answers are only parsed statically here and go to the sandboxed executor.
+
+References: deduction and abduction proposers see references from their own buffer (the
+default of :meth:`Environment.reference_types`), so each mode's proposer is shown the
+tasks that mode's learnability reward selected. The induction proposer needs an existing
+program and draws from the deduction and abduction buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from absolutezero.protocol import Environment, Prompt, Task, Validation, Verdict
+from absolutezero_code import prompts, seeds
+from absolutezero_code.abduction import Abduction
+from absolutezero_code.deduction import Deduction
+from absolutezero_code.induction import Induction
+from absolutezero_code.parsing import FormatError, check_arguments, check_literal, check_program
+from absolutezero_code.tasks import ExecutorLike, Settings, check_payload, settle, triplet_payload
+
+__all__ = ["CodeEnvironment", "BUILTIN_EXECUTOR"]
+
+BUILTIN_EXECUTOR = "builtin"
+_NO_LIMIT = 10**9  # make_task inputs come from a benchmark, not a model: no length limits
+
+
+def _builtin_factory() -> Callable[..., Any]:
+    from absolutezero_code.executor import Executor
+
+    return Executor
+
+
+def _plugin_factories() -> dict[str, Callable[..., Any]]:
+    """Executor factories contributed through the ``absolutezero_executors`` plugin hook."""
+    from absolutezero.plugins import collect_executors, get_plugin_manager
+
+    return collect_executors(get_plugin_manager())
+
+
+def _allowed_imports() -> tuple[str, ...]:
+    """The executor's import allow-list when it publishes one, else the prompt default."""
+    try:
+        from absolutezero_code import executor as executor_module
+    except ImportError:
+        return prompts.DEFAULT_ALLOWED_IMPORTS
+    for name in ("ALLOWED_IMPORTS", "ALLOWED_MODULES"):
+        allowed = getattr(executor_module, name, None)
+        if allowed:
+            return tuple(sorted(str(module) for module in allowed))
+    return prompts.DEFAULT_ALLOWED_IMPORTS
+
+
+class CodeEnvironment(Environment):
+    """Python-program environment with deduction, abduction and induction tasks.
+
+    All options are keyword-only (they come from ``env_options`` of the run config):
+
+    Args:
+        workers: executor worker processes (None: the executor's default, one per core).
+        timeout: seconds of CPU/wall time per program run.
+        memory_mb: address-space limit per program run.
+        output_limit: the executor's cap on a run's output repr (characters).
+        max_shown_references: at most this many references are shown to a proposer.
+        num_induction_inputs: inputs an induction proposer is asked for (N, default 10).
+        min_induction_inputs: distinct inputs that must run successfully for an
+            induction proposal to be valid (default 6, so >= 3 hidden pairs).
+        max_program_chars, max_input_chars, max_output_chars, max_message_chars,
+        max_answer_chars: length limits; longer text is rejected with a reason, never
+            truncated. ``max_output_chars`` bounds gold outputs, ``max_answer_chars``
+            predicted outputs/inputs.
+        prefill: text the assistant turn starts with (part of every response).
+        reject_reference_copies: reject a proposal whose program and input equal one of
+            the prompt's references (up to formatting).
+        executor: name of the executor factory: ``"builtin"`` (the sandboxed
+            :class:`absolutezero_code.executor.Executor`) or a name contributed by a
+            plugin through the ``absolutezero_executors`` hook. The factory is called
+            with ``workers``, ``timeout``, ``memory_mb`` and ``output_limit`` keywords,
+            lazily on first use, so listing or constructing the environment starts no
+            processes.
+    """
+
+    name = "code"
+    task_types = ("deduction", "abduction", "induction")
+
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        timeout: float = 1.0,
+        memory_mb: int = 512,
+        output_limit: int = 1_000_000,
+        max_shown_references: int = 3,
+        num_induction_inputs: int = 10,
+        min_induction_inputs: int = 6,
+        max_program_chars: int = 2000,
+        max_input_chars: int = 500,
+        max_output_chars: int = 2000,
+        max_message_chars: int = 500,
+        max_answer_chars: int = 4000,
+        prefill: str = "<think>",
+        reject_reference_copies: bool = True,
+        executor: str = BUILTIN_EXECUTOR,
+    ) -> None:
+        if not isinstance(executor, str) or not executor:
+            raise TypeError(f"executor must be the name of an executor factory, got {executor!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 16:
+            raise ValueError(f"memory_mb must be an integer >= 16, got {memory_mb!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+        self.settings = Settings(
+            max_program_chars=max_program_chars,
+            max_input_chars=max_input_chars,
+            max_output_chars=max_output_chars,
+            max_message_chars=max_message_chars,
+            max_answer_chars=max_answer_chars,
+            num_induction_inputs=num_induction_inputs,
+            min_induction_inputs=min_induction_inputs,
+            max_shown_references=max_shown_references,
+            reject_reference_copies=bool(reject_reference_copies),
+            prefill=prefill,
+            allowed_imports=_allowed_imports(),
+        )
+        self._executor_name = executor
+        self._executor_options = {
+            "workers": workers,
+            "timeout": float(timeout),
+            "memory_mb": memory_mb,
+            "output_limit": output_limit,
+        }
+        if executor != BUILTIN_EXECUTOR:
+            self._factory()  # fail now, not mid-run, on an unknown executor name
+        self._executor: ExecutorLike | None = None
+        self._modes = {
+            mode.task_type: mode
+            for mode in (Deduction(self.settings), Abduction(self.settings), Induction(self.settings))
+        }
+        self._seeds: dict[str, list[Task]] = {}
+
+    # -- executor ------------------------------------------------------------------
+
+    def _factory(self) -> Callable[..., Any]:
+        if self._executor_name == BUILTIN_EXECUTOR:
+            return _builtin_factory()
+        factories = _plugin_factories()
+        if self._executor_name not in factories:
+            from absolutezero.config import did_you_mean
+
+            known = [BUILTIN_EXECUTOR, *sorted(factories)]
+            raise ValueError(
+                f"unknown executor {self._executor_name!r}"
+                f"{did_you_mean(self._executor_name, known)} (available: {', '.join(known)}; "
+                "plugins contribute executors through the absolutezero_executors hook)"
+            )
+        return factories[self._executor_name]
+
+    @property
+    def executor(self) -> ExecutorLike:
+        """The executor, started on first use."""
+        if self._executor is None:
+            self._executor = self._factory()(**self._executor_options)
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the executor's worker processes. Safe to call twice."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
+
+    # -- protocol --------------------------------------------------------------------
+
+    def _mode(self, task_type: str) -> Any:
+        try:
+            return self._modes[task_type]
+        except KeyError:
+            raise ValueError(
+                f"unknown task type {task_type!r} for the code environment; use one of "
+                f"{self.task_types}"
+            ) from None
+
+    def reference_types(self, task_type: str) -> tuple[str, ...]:
+        """Induction draws programs from deduction and abduction; the others from themselves."""
+        self._mode(task_type)
+        return ("deduction", "abduction") if task_type == "induction" else (task_type,)
+
+    def seed_tasks(self, task_type: str) -> list[Task]:
+        """The identity seed for ``task_type``, validated by the executor (gold not hard-coded).
+
+        Raises:
+            RuntimeError: the seed failed validation (the executor is broken).
+        """
+        mode = self._mode(task_type)
+        if task_type not in self._seeds:
+            prompt = mode.proposer_prompt([], np.random.default_rng(0))
+            response = seeds.seed_response(task_type, self.settings.num_induction_inputs)
+            validation = self.validate([prompt], [response])[0]
+            if validation.task is None:
+                raise RuntimeError(
+                    f"the identity seed for {task_type} failed validation: {validation.reason}"
+                )
+            self._seeds[task_type] = [validation.task]
+        return list(self._seeds[task_type])
+
+    def proposer_prompt(
+        self, task_type: str, references: Sequence[Task], rng: np.random.Generator
+    ) -> Prompt:
+        """The proposer prompt for ``task_type`` showing some of ``references``."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        return self._mode(task_type).proposer_prompt(list(references), rng)
+
+    def validate(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Validation]:
+        """Validate a batch of proposals with one batched executor call.
+
+        Returns:
+            One :class:`Validation` per response, in order: a task, or a rejection with
+            ``reason`` and ``format_ok`` (False = unparseable).
+
+        Raises:
+            ValueError: different lengths, or a prompt not built by :meth:`proposer_prompt`.
+        """
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        pending = []
+        for prompt, response in zip(prompts, responses):
+            task_type = prompt.context.get("task_type")
+            if task_type is None:
+                raise ValueError(
+                    "prompt has no context['task_type']: build proposer prompts with "
+                    "CodeEnvironment.proposer_prompt"
+                )
+            pending.append(self._mode(str(task_type)).validate(prompt, response))
+        return settle(self.executor, pending, determinism_runs=2)
+
+    def solver_prompt(self, task: Task) -> Prompt:
+        """The solver prompt for ``task`` (its type decides what is shown and asked)."""
+        return self._mode(task.task_type).solver_prompt(task)
+
+    def verify(
+        self, tasks: Sequence[Task], prompts: Sequence[Prompt], responses: Sequence[str]
+    ) -> list[Verdict]:
+        """Score a batch of answers with one batched executor call.
+
+        Returns:
+            One :class:`Verdict` per response: score 1.0 (correct) or 0.0, ``format_ok``
+            False when the answer could not be parsed, and the reason for a failure.
+        """
+        if not len(tasks) == len(prompts) == len(responses):
+            raise ValueError(
+                f"tasks ({len(tasks)}), prompts ({len(prompts)}) and responses "
+                f"({len(responses)}) must have the same length"
+            )
+        pending = [self._mode(task.task_type).verify(task, r) for task, r in zip(tasks, responses)]
+        return settle(self.executor, pending, determinism_runs=1)
+
+    def deserialize_task(self, data: Mapping[str, Any]) -> Task:
+        """A task from its JSON form, with its payload checked (clear error if malformed)."""
+        task = super().deserialize_task(data)
+        check_payload(task.task_type, task.payload)
+        return task
+
+    # -- benchmarks ------------------------------------------------------------------
+
+    def build_tasks(
+        self, task_type: str, triples: Sequence[tuple[str, str, str]]
+    ) -> list[Task | str]:
+        """Tasks from given ``(program, input, output)`` triples, e.g. CruxEval items.
+
+        The output text is canonicalised in the sandbox (one batched call) so that
+        :meth:`verify` compares like with like; programs and inputs are checked
+        statically (no length limits: the items come from a benchmark, not a model).
+        The program is not run. Use with :meth:`solver_prompt` and :meth:`verify` to
+        evaluate deduction (CruxEval-O) and abduction (CruxEval-I) with exactly the
+        training prompts, parsers and checks.
+
+        Returns:
+            One entry per triple: the :class:`Task`, or a ``str`` saying why that item
+            could not be turned into a task (so a harness can skip it with a reason).
+
+        Raises:
+            ValueError: ``task_type`` is not deduction or abduction.
+        """
+        if task_type not in ("deduction", "abduction"):
+            raise ValueError(
+                f"build_tasks makes deduction or abduction tasks, not {task_type!r} (induction "
+                "tasks need several validated pairs; propose them through validate)"
+            )
+        built: list[Task | str | None] = []
+        literals: list[str] = []
+        for program, input, output in triples:
+            try:
+                check_program(program, _NO_LIMIT)
+                check_arguments(input, _NO_LIMIT)
+                check_literal(output, _NO_LIMIT)
+            except FormatError as error:
+                built.append(str(error))
+                continue
+            built.append(None)
+            literals.append(output)
+        results = iter(self.executor.canonicalize_many(literals) if literals else [])
+        tasks: list[Task | str] = []
+        for (program, input, output), item in zip(triples, built):
+            if item is not None:
+                tasks.append(item)
+                continue
+            result = next(results)
+            if not result.ok or result.output is None:
+                tasks.append(f"output {output[:80]!r} is not a plain literal: {result.reason}")
+            else:
+                tasks.append(Task(task_type, triplet_payload(program.strip(), input.strip(), result.output)))
+        return tasks
+
+    def make_tasks(self, task_type: str, triples: Sequence[tuple[str, str, str]]) -> list[Task]:
+        """Like :meth:`build_tasks`, but every item must succeed.
+
+        Raises:
+            ValueError: the first item that could not be built (its index and reason).
+        """
+        tasks = self.build_tasks(task_type, triples)
+        for index, task in enumerate(tasks):
+            if isinstance(task, str):
+                raise ValueError(f"item {index}: {task}")
+        return [task for task in tasks if isinstance(task, Task)]
+
+    def make_task(self, task_type: str, program: str, input: str, output: str) -> Task:
+        """One task from a ``(program, input, output)`` triple; see :meth:`build_tasks`."""
+        return self.make_tasks(task_type, [(program, input, output)])[0]
