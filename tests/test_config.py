@@ -1,0 +1,106 @@
+"""Run config: overrides, unknown keys, bad types, range checks, save/load round trip."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from absolutezero.config import ConfigError, load_config, load_saved_config, save_config
+
+
+def test_defaults_and_overrides():
+    config = load_config()
+    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("code", 20, 2)
+    config = load_config(
+        ["env=arith", "steps=7", "selfplay.references=0", "train.clip_ratio=null",
+         "rewards.wrong_answer=-0.5", "selfplay.task_types=[evaluate]", "env_options.max_chars=50",
+         "plugins=[my.plugin]", "name=run one"]
+    )
+    assert config.env == "arith" and config.steps == 7 and config.selfplay.references == 0
+    assert config.train.clip_ratio is None and config.rewards.wrong_answer == -0.5
+    assert list(config.selfplay.task_types) == ["evaluate"]
+    assert config.env_options == {"max_chars": 50} and list(config.plugins) == ["my.plugin"]
+    assert config.name == "run one"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("stpes=3", "unknown config key 'stpes'; did you mean 'steps'?"),
+        ("selfplay.propose_bach=3", "did you mean 'selfplay.propose_batch'?"),
+        ("generation.temprature=0.5", "did you mean 'generation.temperature'?"),
+        ("nonsense_key_entirely=1", "unknown config key 'nonsense_key_entirely'"),
+        ("steps", "overrides are key=value"),
+        ("=3", "overrides are key=value"),
+    ],
+)
+def test_unknown_keys_and_malformed_overrides(override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config([override])
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("steps=abc", "bad value 'abc' for 'steps': expected int"),
+        ("seed=1.5", "bad value '1.5' for 'seed': expected int"),
+        ("train.autocast_bf16=maybe", "expected bool"),
+        ("train.clip_ratio=abc", "expected float or null"),
+        ("plugins=3", "expected a list of str"),
+        ("env_options=5", "expected a mapping"),
+        ("selfplay=3", "expected a section"),
+    ],
+)
+def test_bad_types_give_one_clear_sentence(override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config([override])
+    text = str(caught.value)
+    assert message in text
+    assert "\n" not in text and "full_key" not in text and "object_type" not in text
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("steps=0", "steps must be a positive integer"),
+        ("selfplay.propose_batch=-1", "selfplay.propose_batch must be a positive integer"),
+        ("selfplay.learnability_samples=1", "learnability_samples must be >= 2"),
+        ("selfplay.references=-1", "references must be >= 0"),
+        ("selfplay.recency_weight=1.5", "recency_weight must be in [0, 1]"),
+        ("rewards.variant=papr", "did you mean 'paper'?"),
+        ("backend=vlm", "did you mean 'vllm'?"),
+        ("generation.temperature=0", "temperature must be > 0"),
+        ("generation.top_p=1.5", "top_p must be in (0, 1]"),
+        ("checkpoint_every=-1", "must be >= 0"),
+    ],
+)
+def test_range_checks(override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config([override])
+    assert message in str(caught.value)
+
+
+def test_save_load_round_trip(tmp_path):
+    config = load_config(["env=arith", "steps=3", "env_options.max_chars=40", "rewards.variant=original"])
+    path = tmp_path / "run" / "config.yaml"
+    path.parent.mkdir()
+    save_config(config, path)
+    loaded = load_saved_config(path)
+    assert OmegaConf.to_container(loaded) == OmegaConf.to_container(config)
+    again = load_config(["steps=9"], base=loaded)  # resume with an override
+    assert again.steps == 9 and again.env == "arith"
+
+
+def test_bad_saved_configs(tmp_path):
+    with pytest.raises(ConfigError, match="no saved config at"):
+        load_saved_config(tmp_path / "missing.yaml")
+    path = tmp_path / "config.yaml"
+    path.write_text("stepz: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_saved_config(path)
+    assert "bad saved config" in str(caught.value) and "'steps'" in str(caught.value)
+    assert str(caught.value).count("did you mean") + str(caught.value).count("Did you mean") == 1
+    path.write_text("steps: 0\n")
+    with pytest.raises(ConfigError, match="steps must be a positive integer"):
+        load_saved_config(path)
