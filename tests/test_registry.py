@@ -205,10 +205,12 @@ def test_builtin_gym_ids_registered_on_import():
 
 def test_code_gym_id_makes_the_code_environment():
     try:
-        registry.load_environment_class("code")
-    except registry.EntryPointLoadError as error:
-        pytest.skip(f"code environment not importable yet: {error}")
-    env = gymnasium.make("absolutezero/Code-v0")
+        env = gymnasium.make("absolutezero/Code-v0")
+    except (registry.EntryPointLoadError, ModuleNotFoundError) as error:
+        missing = error.__cause__ if isinstance(error, registry.EntryPointLoadError) else error
+        if isinstance(missing, ModuleNotFoundError) and (missing.name or "").startswith("absolutezero_code"):
+            pytest.skip(f"{missing.name} is not in this checkout yet")
+        raise
     try:
         assert env.unwrapped.environment.name == "code"
     finally:
