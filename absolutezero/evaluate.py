@@ -1,0 +1,309 @@
+"""Evaluate a model on registered benchmarks (CruxEval-O / CruxEval-I, ...).
+
+Command line::
+
+    python -m absolutezero.evaluate benchmark=cruxeval-o model=embedded limit=100
+    python -m absolutezero.evaluate benchmark=cruxeval-o,cruxeval-i model=runs/code-1 \\
+        samples=10 k=5 temperature=0.8 out=evals/after
+
+``model`` is ``embedded`` (SmolLM2-135M-Instruct), a Hugging Face name or folder, or a
+self-play run / checkpoint folder (its latest, or given, checkpoint's saved agent folder
+is loaded as the model, with the run's agent options). The self-play loop calls
+:func:`evaluate` with its live agent.
+
+The core never imports a benchmark package: benchmarks are found by name through the
+``absolutezero.benchmarks`` entry points. A benchmark class follows this protocol:
+
+* ``cls(path: str | None = None, env_options: Mapping | None = None)``; ``.name``;
+* ``.run(agent, limit, seed, k, samples, model, progress)`` -> a result with
+  ``.metrics() -> dict[str, float]`` and ``.summary() -> dict``; ``.close()``;
+* ``cls.format_table(results) -> str`` and ``cls.write_results(out_dir, results, settings)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from absolutezero.config import ConfigError, RunConfig, _yaml_value, did_you_mean
+from absolutezero.protocol import Agent
+from absolutezero.registry import UnknownNameError, load_benchmark_class
+
+__all__ = ["EvalArgs", "evaluate", "main", "parse_args"]
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _names(benchmark: str | Sequence[str]) -> list[str]:
+    names = [benchmark] if isinstance(benchmark, str) else list(benchmark)
+    names = [part.strip() for name in names for part in str(name).split(",") if part.strip()]
+    if not names:
+        raise ConfigError("benchmark is empty; pass e.g. benchmark=cruxeval-o or benchmark=cruxeval-o,cruxeval-i")
+    return names
+
+
+def evaluate(
+    benchmark: str | Sequence[str],
+    agent: Agent,
+    path: str | None = None,
+    limit: int | None = None,
+    k: int = 1,
+    samples: int = 1,
+    out_dir: str | None = None,
+    seed: int | None = None,
+    model: str = "",
+    env_options: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    print_table: bool = False,
+) -> dict[str, float]:
+    """Run ``agent`` (already loaded; used as is) on one or more benchmarks.
+
+    Args:
+        benchmark: a registered benchmark name (``"cruxeval-o"``), a comma-separated list
+            or a sequence of names.
+        agent: the policy to evaluate; nothing is reloaded, so the self-play loop can call
+            this every ``eval.every`` steps.
+        path: benchmark data (JSONL path or ``hf://name``); None = the benchmark's default.
+        limit: evaluate the first ``limit`` problems (or a random subset when ``seed`` is
+            given); None = all.
+        k, samples: pass@k with ``samples >= k`` sampled completions per problem; greedy
+            pass@1 is always computed.
+        out_dir: when given, write ``results.json`` and ``<benchmark>.records.jsonl`` there
+            (atomically; results of other benchmarks already in the file are kept).
+        seed: draw a seeded random subset of size ``limit`` instead of the first ones.
+        model: label stored in the report (model name, checkpoint path, ``step 40``...).
+        env_options: options for the benchmark's environment (e.g. executor workers).
+        progress: show progress bars.
+        print_table: print the result table to stdout.
+
+    Returns:
+        Flat metrics ``{"<benchmark>/pass@1": ..., "<benchmark>/format_error_rate": ...,
+        "<benchmark>/pass@k": ... (k > 1), ...}`` for every benchmark.
+
+    Raises:
+        UnknownNameError: an unknown benchmark (with a did-you-mean suggestion).
+        ValueError / DatasetError: bad ``k``/``samples``/``limit`` or unreadable data.
+    """
+    metrics: dict[str, float] = {}
+    results: list[Any] = []
+    classes: list[type] = []
+    settings = {"model": model, "path": path, "limit": limit, "seed": seed, "k": k, "samples": samples}
+    for name in _names(benchmark):
+        cls = load_benchmark_class(name)
+        instance = cls(path=path, env_options=env_options)
+        try:
+            result = instance.run(agent, limit=limit, seed=seed, k=k, samples=samples, model=model, progress=progress)
+        finally:
+            instance.close()
+        results.append(result)
+        classes.append(cls)
+        metrics.update(result.metrics())
+        if out_dir is not None:
+            cls.write_results(out_dir, [result], settings)
+    if print_table and results:
+        print(classes[0].format_table(results), flush=True)
+    return metrics
+
+
+@dataclass
+class EvalArgs:
+    """Command-line settings of ``python -m absolutezero.evaluate`` (``key=value`` each)."""
+
+    benchmark: str = ""  # required: cruxeval-o, cruxeval-i or both comma-separated
+    model: str = "embedded"  # embedded | HF name/folder | run or checkpoint folder
+    agent: str = "policy"
+    backend: str = "hf"
+    path: str | None = None  # benchmark data; None = default location / $ABSOLUTEZERO_CRUXEVAL
+    limit: int | None = None  # first N problems (or a random N with seed=)
+    seed: int | None = None  # seeded random subset when limit is set
+    k: int = 1
+    samples: int = 1  # sampled completions per problem (>= k); greedy pass@1 always runs
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = RunConfig().generation.max_new_tokens
+    batch_size: int = RunConfig().generation.batch_size
+    out: str | None = None  # results folder; None = evals/<timestamp>
+    progress: bool = True
+    agent_options: dict[str, Any] = field(default_factory=dict)
+    env_options: dict[str, Any] = field(default_factory=dict)
+
+
+_INT_KEYS = ("limit", "seed", "k", "samples", "max_new_tokens", "batch_size")
+
+
+def parse_args(argv: Sequence[str]) -> EvalArgs:
+    """``key=value`` arguments -> :class:`EvalArgs`.
+
+    ``agent_options.<key>=value`` and ``env_options.<key>=value`` fill the free-form maps.
+
+    Raises:
+        ConfigError: malformed argument, unknown key (with did-you-mean), a value of the
+            wrong type, or a missing ``benchmark``.
+    """
+    args = EvalArgs()
+    known = [f.name for f in fields(EvalArgs)]
+    for text in argv:
+        if text in ("-h", "--help"):
+            raise ConfigError(__doc__.split("\n\n")[1].strip())
+        if "=" not in text or text.startswith("="):
+            raise ConfigError(f"cannot read argument {text!r}: arguments are key=value, e.g. benchmark=cruxeval-o")
+        key, raw = text.split("=", 1)
+        key = key.strip()
+        top, _, sub = key.partition(".")
+        if top in ("agent_options", "env_options") and sub:
+            getattr(args, top)[sub] = _yaml_value(raw)
+            continue
+        if key not in known or key in ("agent_options", "env_options"):
+            raise ConfigError(f"unknown argument {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})")
+        value: Any = _yaml_value(raw)
+        if key in _INT_KEYS:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{key} must be an integer, got {raw!r}")
+        elif key in ("temperature", "top_p"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{key} must be a number, got {raw!r}")
+            value = float(value)
+        elif key == "progress":
+            if not isinstance(value, bool):
+                raise ConfigError(f"progress must be true or false, got {raw!r}")
+        else:
+            value = None if value is None and key in ("path", "out") else str(raw).strip()
+        setattr(args, key, value)
+    _check(args)
+    return args
+
+
+def _check(args: EvalArgs) -> None:
+    if not args.benchmark:
+        raise ConfigError("missing benchmark=...; e.g. benchmark=cruxeval-o or benchmark=cruxeval-o,cruxeval-i")
+    for key in ("k", "samples", "max_new_tokens", "batch_size"):
+        if getattr(args, key) < 1:
+            raise ConfigError(f"{key} must be a positive integer, got {getattr(args, key)}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"limit must be a positive integer (or omitted for all problems), got {args.limit}")
+    if args.k > 1 and args.samples < args.k:
+        raise ConfigError(f"pass@{args.k} needs samples >= k, got samples={args.samples}; e.g. samples={2 * args.k}")
+    if args.temperature <= 0:
+        raise ConfigError("temperature must be > 0 (greedy pass@1 is always computed separately)")
+    if not 0 < args.top_p <= 1:
+        raise ConfigError("top_p must be in (0, 1]")
+
+
+def _is_run_or_checkpoint(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "state.json").is_file() or (path / "latest").is_file() or (path / "checkpoints").is_dir()
+    )
+
+
+def build_agent(args: EvalArgs) -> tuple[Agent, str]:
+    """Construct the agent for ``args.model`` (loading checkpoint state when it is a run).
+
+    Returns:
+        ``(agent, label)``: the ready agent and the model label for the report.
+
+    Raises:
+        ConfigError: bad agent options or an unreadable checkpoint.
+        UnknownNameError: unknown agent name.
+    """
+    from absolutezero.registry import make_agent
+
+    train = RunConfig().train
+    options: dict[str, Any] = {
+        "model": args.model,
+        "backend": args.backend,
+        "seed": 0 if args.seed is None else args.seed,
+        "max_new_tokens": args.max_new_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "batch_size": args.batch_size,
+        "learning_rate": train.learning_rate,
+        "weight_decay": train.weight_decay,
+        "grad_clip": train.grad_clip,
+        "clip_ratio": train.clip_ratio,
+        "micro_batch": train.micro_batch,
+        "autocast_bf16": train.autocast_bf16,
+    }
+    agent_name = args.agent
+    label = args.model
+    candidate = Path(args.model).expanduser()
+    if _is_run_or_checkpoint(candidate):
+        from absolutezero.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(candidate)
+        saved = checkpoint.config
+        # a saved agent folder is itself a loadable model (weights + tokenizer)
+        options["model"] = str(checkpoint.agent_dir)
+        agent_name = str(saved.agent)
+        options.update(dict(saved.agent_options))
+        label = f"{checkpoint.path} (step {checkpoint.step})"
+    options.update(args.agent_options)
+    return make_agent(agent_name, options), label
+
+
+def _default_out() -> str:
+    return str(Path("evals") / time.strftime("%Y%m%d-%H%M%S"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point. Returns the exit status (0 ok, 2 usage/data error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_args(argv)
+        names = _names(args.benchmark)
+        for name in names:  # fail on a typo before loading any model (did-you-mean)
+            load_benchmark_class(name)
+        _check_data_path(args.path)
+    except (ConfigError, UnknownNameError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.out or _default_out()
+    try:
+        agent, label = build_agent(args)
+    except (ConfigError, UnknownNameError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, RuntimeError, ValueError) as error:  # model files missing/unreadable
+        print(f"error: cannot load model {args.model!r}: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        evaluate(
+            names,
+            agent,
+            path=args.path,
+            limit=args.limit,
+            k=args.k,
+            samples=args.samples,
+            out_dir=out,
+            seed=args.seed,
+            model=label,
+            env_options=args.env_options,
+            progress=args.progress,
+            print_table=True,
+        )
+    except (ConfigError, UnknownNameError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        agent.close()
+    print(f"results: {Path(out) / 'results.json'}", flush=True)
+    return 0
+
+
+def _check_data_path(path: str | None) -> None:
+    """Reject a data file that does not exist before the (slow) model load."""
+    if path is None or path.startswith("hf://"):
+        return
+    if not Path(path).expanduser().is_file():
+        raise ConfigError(
+            f"benchmark data path {path!r} is not a file; pass path=/path/to/cruxeval.jsonl "
+            "(or omit path= to use $ABSOLUTEZERO_CRUXEVAL / the default location)"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
