@@ -77,3 +77,34 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def make_tiny_agent(tiny_model_dir: Path):
+    """Factory for a PolicyAgent on the tiny model: ``make_tiny_agent(seed=1, ...)``.
+
+    Defaults suit fast tests (float32 generation, short completions, lr 1e-3, no
+    autocast); any PolicyAgent keyword can be overridden. Agents are closed at teardown.
+    """
+    from absolutezero_policy.agent import PolicyAgent
+
+    made = []
+
+    def make(**options):
+        settings = dict(
+            model=str(tiny_model_dir),
+            seed=0,
+            max_new_tokens=12,
+            batch_size=4,
+            learning_rate=1e-3,
+            dtype="float32",
+            autocast_bf16=False,
+        )
+        settings.update(options)
+        agent = PolicyAgent(**settings)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        agent.close()

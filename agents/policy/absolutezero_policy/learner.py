@@ -121,31 +121,31 @@ class Learner:
         token_logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         return [token_logprobs[row, : len(s.completion_ids)] for row, s in enumerate(samples)]
 
-    def step(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
-        """One optimiser step on all ``samples``.
+    def accumulate_gradients(
+        self, samples: Sequence[Sample], advantages: Sequence[float]
+    ) -> dict[str, float]:
+        """Zero the gradients, then back-propagate the batch loss micro-batch by micro-batch.
+
+        Leaves the full-batch gradient in ``.grad`` (no clipping, no optimiser step).
 
         Returns:
-            metrics: ``loss`` (the objective being minimised), ``grad_norm`` (before
-            clipping), ``grad_norm_clipped`` (after), ``clip_fraction`` (share of tokens
-            whose ratio was clipped), ``approx_kl`` (mean of (r - 1) - log r between
-            behaviour and current policy), ``ratio_mean``, ``tokens`` (completion tokens
-            in the batch), ``trained_samples`` (non-zero advantage), ``seconds``.
+            statistics: ``loss``, ``clip_fraction``, ``approx_kl`` (mean of
+            (r - 1) - log r), ``ratio_mean`` over trained tokens, ``tokens`` (all
+            completion tokens), ``trained_samples`` (non-zero advantage).
         """
         if len(samples) != len(advantages):
             raise ValueError(
                 f"update needs one advantage per sample, got {len(samples)} samples and "
                 f"{len(advantages)} advantages"
             )
-        started = time.perf_counter()
         values = [float(a) for a in advantages]
         if any(not math.isfinite(a) for a in values):
             raise ValueError(f"advantages must be finite numbers, got {values}")
         total_tokens = sum(len(s.completion_ids) for s in samples)
         active = [(s, a) for s, a in zip(samples, values) if a != 0.0 and s.completion_ids]
-        metrics = {
+        self.optimizer.zero_grad(set_to_none=True)
+        stats = {
             "loss": 0.0,
-            "grad_norm": 0.0,
-            "grad_norm_clipped": 0.0,
             "clip_fraction": 0.0,
             "approx_kl": 0.0,
             "ratio_mean": 1.0,
@@ -153,9 +153,7 @@ class Learner:
             "trained_samples": float(len(active)),
         }
         if not active:
-            metrics["seconds"] = time.perf_counter() - started
-            return metrics
-        self.optimizer.zero_grad(set_to_none=True)
+            return stats
         loss_total = clipped = kl_total = ratio_total = 0.0
         active_tokens = 0
         for start in range(0, len(active), self.micro_batch):
@@ -183,24 +181,39 @@ class Learner:
                 kl_total += float(((ratio - 1.0) - log_ratio).sum())
                 ratio_total += float(ratio.sum())
                 active_tokens += new.numel()
-        if self.grad_clip is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in self.parameters if p.grad is not None])
-        grad_norm_clipped = torch.nn.utils.get_total_norm(
-            [p.grad for p in self.parameters if p.grad is not None]
-        )
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        metrics.update(
+        stats.update(
             loss=loss_total,
-            grad_norm=float(grad_norm),
-            grad_norm_clipped=float(grad_norm_clipped),
             clip_fraction=clipped / active_tokens,
             approx_kl=kl_total / active_tokens,
             ratio_mean=ratio_total / active_tokens,
-            seconds=time.perf_counter() - started,
         )
+        return stats
+
+    def step(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
+        """One optimiser step on all ``samples``.
+
+        Returns:
+            metrics: those of ``accumulate_gradients`` plus ``grad_norm`` (before
+            clipping), ``grad_norm_clipped`` (after), ``skipped`` (1 when the gradient was
+            not finite and no step was taken, else 0) and ``seconds``.
+        """
+        started = time.perf_counter()
+        metrics = self.accumulate_gradients(samples, advantages)
+        metrics.update(grad_norm=0.0, grad_norm_clipped=0.0, skipped=0.0)
+        grads = [p.grad for p in self.parameters if p.grad is not None]
+        if grads:
+            if self.grad_clip is not None:
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)
+            else:
+                grad_norm = torch.nn.utils.get_total_norm(grads)
+            metrics["grad_norm"] = float(grad_norm)
+            metrics["grad_norm_clipped"] = float(torch.nn.utils.get_total_norm(grads))
+            if math.isfinite(metrics["grad_norm"]):
+                self.optimizer.step()
+            else:
+                metrics["skipped"] = 1.0
+            self.optimizer.zero_grad(set_to_none=True)
+        metrics["seconds"] = time.perf_counter() - started
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
