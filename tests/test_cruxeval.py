@@ -201,3 +201,168 @@ def test_pass_at_k_rejects_bad_arguments() -> None:
 def test_mean_pass_at_k() -> None:
     assert mean_pass_at_k([0, 2, 4], 4, 1) == pytest.approx((0 + 0.5 + 1) / 3)
     assert math.isnan(mean_pass_at_k([], 4, 1))
+
+
+# ---------------------------------------------------------------- scoring through the sandbox
+# (everything below runs the code environment's real executor)
+
+from absolutezero.protocol import Agent, Prompt, Sample  # noqa: E402
+from absolutezero_benchmarks.cruxeval import CruxEvalI, CruxEvalO, gold_response  # noqa: E402
+from absolutezero_benchmarks.harness import run_benchmark  # noqa: E402
+from absolutezero_benchmarks.report import format_table, write_results  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def code_env():
+    from absolutezero.registry import make_environment
+
+    env = make_environment("code", {"workers": 2})
+    yield env
+    env.close()
+
+
+def test_gold_answers_score_correct_and_wrong_ones_do_not(code_env) -> None:
+    problems = [Problem(**row) for row in ROWS]
+    for cls in (CruxEvalO, CruxEvalI):
+        bench = cls(environment=code_env)
+        prepared, skipped = bench.prepare(problems)
+        assert skipped == [] and [p.problem.id for p in prepared] == [r["id"] for r in ROWS]
+        tasks = [p.task for p in prepared]
+        assert all(t.task_type == cls.task_type for t in tasks)
+        prompts = [bench.solver_prompt(t) for t in tasks]
+        gold = [p.output if cls is CruxEvalO else p.input for p in problems]
+        right = bench.score(tasks, prompts, [gold_response(cls.task_type, g, pr.prefill) for g, pr in zip(gold, prompts)])
+        assert [v.correct for v in right] == [True] * 5, [v.reason for v in right]
+        wrong_answers = ["7", "'abc'", "{1, 3}", "[3, 1, 2]", "2"] if cls is CruxEvalO else ["4", "'abd'", "1, 3", "[3, 1]", "{}"]
+        wrong = bench.score(tasks, prompts, [gold_response(cls.task_type, w, pr.prefill) for w, pr in zip(wrong_answers, prompts)])
+        assert [v.correct for v in wrong] == [False] * 5
+        assert all(v.format_ok for v in wrong)
+
+
+def test_scoring_is_type_aware_and_accepts_any_preimage(code_env) -> None:
+    problem = Problem(id="p", code="def f(x):\n    return x % 3", input="7", output="1")
+    (o,), _ = CruxEvalO(environment=code_env).prepare([problem])
+    (i,), _ = CruxEvalI(environment=code_env).prepare([problem])
+    bench_o, bench_i = CruxEvalO(environment=code_env), CruxEvalI(environment=code_env)
+    po, pi = bench_o.solver_prompt(o.task), bench_i.solver_prompt(i.task)
+    out = bench_o.score([o.task] * 3, [po] * 3, [gold_response("deduction", a, po.prefill) for a in ("1", "1.0", "True")])
+    assert [v.correct for v in out] == [True, False, False]  # 1 != 1.0 != True
+    inp = bench_i.score(
+        [i.task] * 3, [pi] * 3, [gold_response("abduction", a, pi.prefill) for a in ("10", "8", "0) or True or (0")]
+    )
+    assert [v.correct for v in inp] == [True, False, False]  # 10 % 3 == 1 is another preimage
+    assert inp[2].format_ok is False  # an injection attempt is not a literal argument list
+
+
+def test_rows_whose_gold_is_broken_are_skipped_with_a_reason(code_env) -> None:
+    problems = [
+        Problem(**ROWS[0]),
+        Problem(id="wrong", code="def f(x):\n    return x + 1", input="1", output="3"),
+        Problem(id="object", code="def f(x):\n    return object()", input="1", output="<object object at 0x7f>"),
+        Problem(id="crash", code="def f(x):\n    return 1 / x", input="0", output="0"),
+        Problem(**ROWS[1]),
+    ]
+    for cls in (CruxEvalO, CruxEvalI):
+        prepared, skipped = cls(environment=code_env).prepare(problems)
+        assert [p.problem.id for p in prepared] == ["t0", "t1"]
+        assert [s["id"] for s in skipped] == ["wrong", "object", "crash"]
+        reasons = {s["id"]: s["reason"] for s in skipped}
+        assert "gold cannot be canonicalised" in reasons["object"]
+        assert "f(input) != output" in reasons["wrong"] and "f(input) != output" in reasons["crash"]
+
+
+class ScriptedAgent(Agent):
+    """Answers from a table (problem input -> completions), to check the harness's arithmetic.
+
+    Greedy calls return ``greedy[key]``; sampled calls cycle through ``sampled[key]``.
+    """
+
+    def __init__(self, greedy: dict[str, str], sampled: dict[str, list[str]], default: str = "") -> None:
+        self.greedy, self.sampled, self.default, self.calls = greedy, sampled, default, []
+
+    def _key(self, prompt: Prompt) -> str | None:
+        text = prompt.messages[-1]["content"]
+        return next((key for key in {**self.greedy, **self.sampled} if f"```input\n{key}\n```" in text), None)
+
+    def generate(self, prompts, num_samples=1, greedy=False):
+        self.calls.append((len(prompts), num_samples, greedy))
+        out = []
+        for prompt in prompts:
+            key = self._key(prompt)
+            if key is None:
+                texts = [self.default] * num_samples
+            else:
+                texts = [self.greedy[key]] * num_samples if greedy else self.sampled[key][:num_samples]
+            out.append([Sample([1], [2], [0.0], text, "stop") for text in texts])
+        return out
+
+    def update(self, samples, advantages):
+        raise AssertionError("evaluation must not train")
+
+    def save(self, directory):
+        raise AssertionError("evaluation must not save")
+
+    def load(self, directory):
+        raise AssertionError("evaluation must not load")
+
+
+def _answer(value: str) -> str:
+    """A deduction completion (the harness prepends the prompt's prefill)."""
+    return gold_response("deduction", value, prefill="")
+
+
+def test_harness_figures_and_records(code_env, tmp_path: Path, capsys) -> None:
+    problems = [Problem(**row) for row in ROWS[:3]]  # inputs 3, 'abc', 1, 2 -> outputs 6, 'cba', {1, 2}
+    agent = ScriptedAgent(
+        greedy={"3": _answer("6"), "'abc'": _answer("'abc'"), "1, 2": "no answer here"},
+        sampled={
+            "3": [_answer("6"), _answer("5"), _answer("6"), _answer("7")],  # c = 2
+            "'abc'": [_answer("'cba'"), "garbage", _answer("'x'"), _answer("'y'")],  # c = 1
+            "1, 2": [_answer("{2, 1}"), _answer("{1, 2}"), _answer("{1, 2}"), _answer("{1, 2}")],  # c = 4
+        },
+    )
+    bench = CruxEvalO(environment=code_env)
+    result = run_benchmark(bench, agent, problems, k=2, samples=4, model="scripted", chunk=2)
+    assert agent.calls == [(2, 1, True), (1, 1, True), (2, 4, False), (1, 4, False)]
+    assert result.n_problems == 3 and result.skipped == []
+    assert result.pass_at_1 == pytest.approx(1 / 3)  # greedy: only the first is right
+    assert result.pass_at_1_sampled == pytest.approx((2 / 4 + 1 / 4 + 1) / 3)
+    # pass@2 = 1 - C(n-c,2)/C(4,2): c=2 -> 1-1/6, c=1 -> 1-3/6, c=4 -> 1
+    assert result.pass_at_k == pytest.approx((5 / 6 + 1 / 2 + 1) / 3)
+    assert result.format_error_rate == pytest.approx(2 / 15)  # 1 greedy + 1 sampled of 3 + 12
+    first, second, third = result.records
+    assert first.greedy_correct is True and first.sampled_correct == 2
+    assert second.decoding == ["greedy"] + ["sampled"] * 4 and second.correct == [False, True, False, False, False]
+    assert third.verdicts[0]["format_ok"] is False and third.verdicts[0]["reason"] == "no <answer> block"
+    assert third.responses[0] == "<think>no answer here"  # prefill + completion is what was scored
+    assert "```input\n1, 2\n```" in third.prompt and third.messages[-1]["role"] == "user"
+    metrics = result.metrics()
+    assert metrics["cruxeval-o/pass@1"] == pytest.approx(1 / 3)
+    assert metrics["cruxeval-o/pass@2"] == pytest.approx(result.pass_at_k)
+
+    path = write_results(tmp_path, [result], {"model": "scripted"})
+    saved = json.loads(path.read_text())
+    assert saved["benchmarks"]["cruxeval-o"]["pass@2"] == pytest.approx(result.pass_at_k)
+    assert saved["benchmarks"]["cruxeval-o"]["settings"] == {"model": "scripted"}
+    lines = (tmp_path / "cruxeval-o.records.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["t0", "t1", "t2"]
+    table = format_table([result])
+    assert "cruxeval-o" in table and "scripted" in table and "33.3%" in table and "(k=2)" in table
+
+
+def test_results_of_several_benchmarks_accumulate_in_one_file(code_env, tmp_path: Path) -> None:
+    problems = [Problem(**row) for row in ROWS[:2]]
+    agent = ScriptedAgent(greedy={}, sampled={}, default="no answer")
+    for cls in (CruxEvalO, CruxEvalI):
+        result = run_benchmark(cls(environment=code_env), agent, problems, model="m")
+        assert result.pass_at_1 == 0.0 and result.format_error_rate == 1.0 and result.pass_at_k is None
+        write_results(tmp_path, [result], {"benchmark": cls.name})
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(saved["benchmarks"]) == ["cruxeval-i", "cruxeval-o"]
+
+
+def test_harness_rejects_bad_decoding_settings(code_env) -> None:
+    agent = ScriptedAgent(greedy={}, sampled={})
+    with pytest.raises(ValueError, match="needs samples >= k"):
+        run_benchmark(CruxEvalO(environment=code_env), agent, [Problem(**ROWS[0])], k=5, samples=2)
+    assert agent.calls == []

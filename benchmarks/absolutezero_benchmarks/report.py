@@ -82,23 +82,38 @@ def write_results(
     results: Sequence[BenchmarkResult],
     settings: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``results.json`` (figures of every benchmark + run settings) and the records.
+    """Write ``results.json`` (figures + settings per benchmark) and the records files.
 
-    ``settings`` (model, limit, seed, k, samples, temperature, data path, ...) is stored
-    verbatim so a results file says how it was produced. NaN figures are written as
-    ``null`` to keep the file strict JSON.
+    ``settings`` (model, limit, seed, k, samples, data path, ...) is stored with each
+    benchmark's figures so a results file says how it was produced. Benchmarks already in
+    an existing ``results.json`` of ``out_dir`` are kept (one file can collect CruxEval-O
+    and CruxEval-I from separate calls); a benchmark run again is replaced. NaN figures
+    are written as ``null`` to keep the file strict JSON.
 
     Returns:
         The path of ``results.json``.
+
+    Raises:
+        ValueError: an existing ``results.json`` is not a results file (it is not
+            overwritten).
     """
     out = Path(out_dir)
-    benchmarks = {}
+    path = out / RESULTS_FILE
+    benchmarks: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} exists but is not readable JSON ({error}); choose another out dir") from None
+        if not isinstance(previous, dict) or not isinstance(previous.get("benchmarks"), dict):
+            raise ValueError(f"{path} exists but is not a benchmark results file; choose another out dir")
+        benchmarks.update(previous["benchmarks"])
     for result in results:
         summary = result.summary()
         summary["records"] = write_records(out, result).name
+        summary["settings"] = dict(settings or {})
         benchmarks[result.benchmark] = summary
-    payload = {"settings": dict(settings or {}), "benchmarks": benchmarks}
-    path = out / RESULTS_FILE
+    payload = {"format": "absolutezero.benchmark-results", "version": 1, "benchmarks": benchmarks}
     atomic_write_text(path, json.dumps(_strict(payload), indent=2, ensure_ascii=False) + "\n")
     return path
 
