@@ -100,7 +100,7 @@ def test_program_key_ignores_formatting_and_comments():
 
 @pytest.mark.parametrize(
     "text",
-    ["'abc', 3", "[1, 2]", "(1, ), (1, ), (1, 2)", "{'a': [1.5, -2]}, None", "set(), True", "1+2j", "-3  # comment"],
+    ["'abc', 3", "[1, 2]", "(1, ), (1, ), (1, 2)", "{'a': [1.5, -2]}, None", "set(), True", "-3  # comment", "b'raw', -1.5"],
 )
 def test_arguments_accept_literal_lists(text):
     assert check_arguments(text, 100) == text
@@ -115,6 +115,8 @@ def test_arguments_accept_literal_lists(text):
         ("x", "is not a plain literal"),
         ("__import__('os')", "is not a plain literal"),
         ("[1] * 3", "is not a plain literal"),
+        ("1+2j", "is not a plain literal"),
+        ("-True", "is not a plain literal"),
         ("a=1", "positional arguments only"),
         ("*[1, 2]", "positional arguments only"),
         ("'x' * 500", "more than the limit"),

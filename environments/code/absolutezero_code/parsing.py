@@ -155,9 +155,13 @@ def _defines_f(tree: ast.Module) -> bool:
 
 
 def _is_literal(node: ast.AST) -> bool:
-    """True when ``node`` is something :func:`ast.literal_eval` would accept."""
+    """True when ``node`` is a plain literal the executor accepts.
+
+    That is :func:`ast.literal_eval`'s grammar without complex numbers (``1+2j``), which
+    the executor rejects as values.
+    """
     if isinstance(node, ast.Constant):
-        return True
+        return not isinstance(node.value, complex)
     if isinstance(node, _LITERAL_CONTAINERS):
         return all(_is_literal(element) for element in node.elts)
     if isinstance(node, ast.Dict):
@@ -165,13 +169,10 @@ def _is_literal(node: ast.AST) -> bool:
             _is_literal(value) for value in node.values
         )
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
-        return isinstance(node.operand, ast.Constant) and isinstance(
-            node.operand.value, (int, float, complex)
-        ) and not isinstance(node.operand.value, bool)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
-        # complex literals such as 1+2j
-        return _is_literal(node.left) and isinstance(node.right, ast.Constant) and isinstance(
-            node.right.value, complex
+        return (
+            isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float))
+            and not isinstance(node.operand.value, bool)
         )
     if isinstance(node, ast.Call):  # set() is the only literal call
         return (
