@@ -45,8 +45,10 @@ __all__ = [
     "MetricsWriter",
     "group_prefix",
     "mean_or_none",
+    "proposer_metrics",
     "read_metrics",
     "sample_metrics",
+    "solver_metrics",
     "truncate_metrics",
 ]
 
@@ -85,6 +87,49 @@ def sample_metrics(
         f"{prefix}/completion_len_mean": float(lengths.mean()) if lengths.size else 0.0,
         f"{prefix}/completion_len_max": float(lengths.max()) if lengths.size else 0.0,
         f"{prefix}/truncated_rate": float(np.mean(np.asarray(truncated, dtype=np.float64))),
+    }
+
+
+def proposer_metrics(
+    prefix: str,
+    valid: Sequence[bool],
+    format_ok: Sequence[bool],
+    new: Sequence[bool],
+    success_rates: Sequence[float],
+) -> dict[str, float]:
+    """Proposal outcomes of one task type (one entry per proposal; p̄ per valid one).
+
+    Returns:
+        ``prefix/valid_rate``, ``format_ok_rate`` and ``new_rate`` (empty dict for no
+        proposals), plus ``learnable_rate`` (share with 0 < p̄ < 1) and
+        ``learnability_solve_rate`` (mean p̄) when ``success_rates`` is non-empty.
+    """
+    if not len(valid):
+        return {}
+    metrics = {
+        f"{prefix}/valid_rate": float(np.mean(np.asarray(valid, dtype=np.float64))),
+        f"{prefix}/format_ok_rate": float(np.mean(np.asarray(format_ok, dtype=np.float64))),
+        f"{prefix}/new_rate": float(np.mean(np.asarray(new, dtype=np.float64))),
+    }
+    if len(success_rates):
+        rates = np.asarray(success_rates, dtype=np.float64)
+        metrics[f"{prefix}/learnable_rate"] = float(np.mean((rates > 0.0) & (rates < 1.0)))
+        metrics[f"{prefix}/learnability_solve_rate"] = float(rates.mean())
+    return metrics
+
+
+def solver_metrics(prefix: str, correct: Sequence[bool], format_ok: Sequence[bool]) -> dict[str, float]:
+    """Solve-batch outcomes of one task type.
+
+    Returns:
+        ``prefix/solve_rate`` (solver accuracy) and ``prefix/format_ok_rate``, or an
+        empty dict when the task type had no solve-batch answers.
+    """
+    if not len(correct):
+        return {}
+    return {
+        f"{prefix}/solve_rate": float(np.mean(np.asarray(correct, dtype=np.float64))),
+        f"{prefix}/format_ok_rate": float(np.mean(np.asarray(format_ok, dtype=np.float64))),
     }
 
 

@@ -49,7 +49,13 @@ from absolutezero import hookspecs, plugins
 from absolutezero.buffers import BufferSet
 from absolutezero.checkpoint import defer_keyboard_interrupt
 from absolutezero.config import ConfigError, SelfPlayConfig, did_you_mean
-from absolutezero.metrics import group_prefix, mean_or_none, sample_metrics
+from absolutezero.metrics import (
+    group_prefix,
+    mean_or_none,
+    proposer_metrics,
+    sample_metrics,
+    solver_metrics,
+)
 from absolutezero.protocol import PROPOSE, SOLVE, Agent, Environment, Prompt, Sample, Task, Validation, Verdict
 from absolutezero.rewards import PAPER, RewardScheme, propose_reward, solve_reward
 from absolutezero.trrpp import advantage_stats, stats_metrics, trrpp_advantages
@@ -420,26 +426,28 @@ class SelfPlayTrainer:
         advantages = trrpp_advantages(rewards, groups)
         samples = [p.sample for p in proposals] + [a.sample for a in answers]
         metrics = stats_metrics(advantage_stats(rewards, groups))
+        for role in (PROPOSE, SOLVE):
+            for task_type in self.task_types:
+                chosen = [i for i, g in enumerate(groups) if g == (role, task_type)]
+                metrics.update(sample_metrics(
+                    group_prefix(role, task_type),
+                    [float(advantages[i]) for i in chosen],
+                    [len(samples[i].completion_ids) for i in chosen],
+                    [samples[i].finish_reason == "length" for i in chosen],
+                ))
         for task_type in self.task_types:
-            mine = [i for i, g in enumerate(groups) if g == (PROPOSE, task_type)]
-            props = [p for p in proposals if p.task_type == task_type]
-            self._group_metrics(metrics, PROPOSE, task_type, mine, samples, advantages)
-            prefix = group_prefix(PROPOSE, task_type)
-            valid = [p for p in props if p.validation.valid]
-            metrics[f"{prefix}/valid_rate"] = len(valid) / len(props)
-            metrics[f"{prefix}/format_ok_rate"] = float(np.mean([p.validation.format_ok for p in props]))
-            metrics[f"{prefix}/new_rate"] = sum(p.new for p in props) / len(props)
-            rates = [float(np.mean([v.correct for v in p.verdicts])) for p in valid]
-            if rates:
-                metrics[f"{prefix}/learnable_rate"] = float(np.mean([0.0 < r < 1.0 for r in rates]))
-                metrics[f"{prefix}/learnability_solve_rate"] = float(np.mean(rates))
-            mine = [i for i, g in enumerate(groups) if g == (SOLVE, task_type)]
-            if mine:
-                self._group_metrics(metrics, SOLVE, task_type, mine, samples, advantages)
-                chosen = [a for a in answers if a.task.task_type == task_type]
-                prefix = group_prefix(SOLVE, task_type)
-                metrics[f"{prefix}/solve_rate"] = float(np.mean([a.verdict.correct for a in chosen]))
-                metrics[f"{prefix}/format_ok_rate"] = float(np.mean([a.verdict.format_ok for a in chosen]))
+            mine = [p for p in proposals if p.task_type == task_type]
+            metrics.update(proposer_metrics(
+                group_prefix(PROPOSE, task_type),
+                [p.validation.valid for p in mine], [p.validation.format_ok for p in mine],
+                [p.new for p in mine],
+                [float(np.mean([v.correct for v in p.verdicts])) for p in mine if p.validation.valid],
+            ))
+            solved = [a for a in answers if a.task.task_type == task_type]
+            metrics.update(solver_metrics(
+                group_prefix(SOLVE, task_type),
+                [a.verdict.correct for a in solved], [a.verdict.format_ok for a in solved],
+            ))
         overall = {
             "overall/valid_rate": mean_or_none(p.validation.valid for p in proposals),
             "overall/solve_rate": mean_or_none(a.verdict.correct for a in answers),
@@ -447,25 +455,9 @@ class SelfPlayTrainer:
             "overall/solve_reward_mean": mean_or_none(a.reward for a in answers),
         }
         metrics.update({name: value for name, value in overall.items() if value is not None})
-        rollouts = sum(len(p.verdicts) for p in proposals)
-        metrics["learnability/rollouts"] = float(rollouts)
+        metrics["learnability/rollouts"] = float(sum(len(p.verdicts) for p in proposals))
         metrics["tokens/trained"] = float(sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples))
         return samples, advantages, metrics
-
-    @staticmethod
-    def _group_metrics(
-        metrics: dict[str, float], role: str, task_type: str, indices: list[int],
-        samples: list[Sample], advantages: np.ndarray,
-    ) -> None:
-        chosen = [samples[i] for i in indices]
-        metrics.update(
-            sample_metrics(
-                group_prefix(role, task_type),
-                [float(advantages[i]) for i in indices],
-                [len(s.completion_ids) for s in chosen],
-                [s.finish_reason == "length" for s in chosen],
-            )
-        )
 
     def _buffer_metrics(self) -> dict[str, float]:
         return {f"buffer/{t}/size": float(size) for t, size in self.buffers.sizes().items()}
