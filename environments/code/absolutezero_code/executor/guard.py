@@ -1,0 +1,238 @@
+"""Run-time guards of the sandbox child: builtins, module shims, audit hook, limits.
+
+Why each piece:
+
+* **restricted builtins**: the program's globals get a fresh dict without ``open``,
+  ``eval``, ``exec``, ``getattr`` ... and with an ``__import__`` that only hands out
+  module *shims*; the real ``builtins`` module is never reachable from user globals.
+* **module shims**: ``typing.sys`` or ``collections._sys`` would give a program ``sys``
+  and then ``os``; a shim is a new module object holding only the public, non-module
+  attributes of an allowed module, with string-based attribute access
+  (``operator.attrgetter`` / ``methodcaller``) checked by the policy.
+* **audit hook** (:pep:`578`): installed once in the worker and inherited by every
+  forked child; it cannot be removed from Python code. It is inert in the worker and
+  *armed* in the child just before user code runs; armed, it denies every audited
+  operation except a small allow-list: ``open``, ``os.*``, ``socket.*``, ``subprocess``,
+  ``os.fork``/``exec``/``spawn``, ``_thread.start_new_thread``, ``compile``/``exec``
+  of new code, ``builtins.id``, ``sys._getframe``, restricted attribute reads
+  (``gi_frame``, ``__code__``, ``tb_frame``) ... A denied operation raises
+  :class:`SandboxViolation` (a ``BaseException``, so ``except Exception`` does not
+  swallow it) and is recorded, so the run is rejected even if the program catches it.
+* **resource limits**: address space, CPU seconds, no file writes (``RLIMIT_FSIZE=0``),
+  no new processes (``RLIMIT_NPROC=0``; root ignores it, hence the hook), no new file
+  descriptors, no core dumps.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import math
+import resource
+import sys
+import types
+from collections.abc import Callable
+
+from .policy import ALLOWED_MODULES, attribute_allowed
+
+__all__ = [
+    "SandboxViolation",
+    "PrintLimitExceeded",
+    "GuardState",
+    "install_audit_hook",
+    "build_shims",
+    "build_builtins",
+    "apply_limits",
+]
+
+#: Audited events that stay allowed once armed: setting/deleting attributes of classes
+#: the program defined (a fresh process per job makes this harmless).
+_ALLOWED_EVENTS = frozenset({"object.__setattr__", "object.__delattr__"})
+
+#: Builtins handed to programs. Everything else in :mod:`builtins` is absent.
+_SAFE_BUILTIN_NAMES = (
+    "abs all any ascii bin bool bytearray bytes callable chr classmethod complex dict "
+    "dir divmod enumerate filter float format frozenset hash hasattr hex id int "
+    "isinstance issubclass iter len list map max min next object oct ord pow property "
+    "range repr reversed round set slice sorted staticmethod str sum super tuple type "
+    "zip NotImplemented Ellipsis None True False"
+).split()
+
+
+class SandboxViolation(BaseException):
+    """A blocked operation inside the sandbox; ``str(error)`` names it."""
+
+
+class PrintLimitExceeded(BaseException):
+    """The program printed more text than the output limit allows."""
+
+
+class GuardState:
+    """Mutable state shared by the audit hook and the child runner.
+
+    Only reachable through the hook's closure and the runner's module, neither of which
+    a program can get at (dunder access, frames and ``sys`` are all blocked).
+    """
+
+    __slots__ = ("armed", "exec_budget", "violation", "printed", "print_limit", "print_overflow")
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.exec_budget = 0
+        self.violation: str | None = None
+        self.printed = 0
+        self.print_limit = 0
+        self.print_overflow = False
+
+    def arm(self, print_limit: int) -> None:
+        """Deny audited operations from now on, except one ``exec`` of the program."""
+        self.print_limit = print_limit
+        self.exec_budget = 1
+        self.armed = True
+
+
+def _describe(event: str, args: tuple) -> str:
+    shown = []
+    for arg in args[:2]:
+        if isinstance(arg, (str, bytes, int, float)) or arg is None:
+            text = repr(arg)
+        else:
+            text = type(arg).__name__
+        shown.append(text[:80])
+    return f"{event}({', '.join(shown)})"
+
+
+def install_audit_hook(state: GuardState) -> None:
+    """Install the (initially inert) audit hook bound to ``state``. Once per process."""
+    allowed = _ALLOWED_EVENTS
+
+    def hook(event: str, args: tuple) -> None:
+        if not state.armed or event in allowed:
+            return
+        if event == "exec" and state.exec_budget > 0:
+            state.exec_budget -= 1
+            return
+        reason = "blocked operation " + _describe(event, args)
+        if state.violation is None:
+            state.violation = reason
+        raise SandboxViolation(reason)
+
+    sys.addaudithook(hook)
+
+
+def _guarded_attrgetter(real: Callable) -> Callable:
+    def attrgetter(attr: str, *attrs: str):
+        for name in (attr, *attrs):
+            if not isinstance(name, str):
+                raise TypeError("attribute name must be a string")
+            for part in name.split("."):
+                if not attribute_allowed(part):
+                    raise SandboxViolation(f"attribute {part!r} is not allowed")
+        return real(attr, *attrs)
+
+    attrgetter.__doc__ = real.__doc__
+    return attrgetter
+
+
+def _guarded_methodcaller(real: Callable) -> Callable:
+    def methodcaller(name: str, /, *args, **kwargs):
+        if not isinstance(name, str):
+            raise TypeError("method name must be a string")
+        if not attribute_allowed(name):
+            raise SandboxViolation(f"attribute {name!r} is not allowed")
+        return real(name, *args, **kwargs)
+
+    methodcaller.__doc__ = real.__doc__
+    return methodcaller
+
+
+#: Public attributes removed from shims: string-driven attribute access or exec.
+_REMOVED = {
+    "collections": {"namedtuple"},
+    "string": {"Formatter"},
+    "typing": {"NamedTuple", "get_type_hints", "TYPE_CHECKING"},
+}
+
+
+def _shim(name: str, module: types.ModuleType) -> types.ModuleType:
+    shim = types.ModuleType(name, module.__doc__)
+    removed = _REMOVED.get(name, set())
+    public = getattr(module, "__all__", None)
+    names = public if public is not None else [n for n in vars(module) if not n.startswith("_")]
+    for attr in names:
+        if attr.startswith("_") or attr in removed or not hasattr(module, attr):
+            continue
+        value = getattr(module, attr)
+        if isinstance(value, types.ModuleType):
+            continue
+        setattr(shim, attr, value)
+    if name == "operator":
+        shim.attrgetter = _guarded_attrgetter(module.attrgetter)
+        shim.methodcaller = _guarded_methodcaller(module.methodcaller)
+    return shim
+
+
+def build_shims() -> dict[str, types.ModuleType]:
+    """Import every allowed module and build its shim.
+
+    Returns:
+        Mapping from dotted module name to shim; a parent shim exposes allowed
+        submodules as attributes (``collections.abc``).
+    """
+    shims = {name: _shim(name, importlib.import_module(name)) for name in sorted(ALLOWED_MODULES)}
+    for name, shim in shims.items():
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(shims[parent], child, shim)
+    return shims
+
+
+def build_builtins(
+    shims: dict[str, types.ModuleType], state: GuardState
+) -> dict[str, object]:
+    """The builtins dict given to programs: safe builtins, shim import, counting print."""
+    safe: dict[str, object] = {name: getattr(builtins, name) for name in _SAFE_BUILTIN_NAMES}
+    for name in dir(builtins):
+        value = getattr(builtins, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            safe[name] = value
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if level:
+            raise ImportError("relative imports are not allowed in the sandbox")
+        if name not in shims:
+            raise ImportError(f"import of module {name!r} is not allowed in the sandbox")
+        if fromlist:
+            return shims[name]
+        return shims[name.partition(".")[0]]
+
+    def print(*values, sep=" ", end="\n", file=None, flush=False):  # noqa: A001
+        text_sep = " " if sep is None else sep
+        text_end = "\n" if end is None else end
+        size = len(text_end) + len(text_sep) * max(0, len(values) - 1)
+        for value in values:
+            size += len(str(value))
+        state.printed += size
+        if state.printed > state.print_limit:
+            state.print_overflow = True
+            raise PrintLimitExceeded(f"printed more than {state.print_limit} characters")
+
+    safe["__import__"] = __import__
+    safe["__build_class__"] = builtins.__build_class__
+    safe["print"] = print
+    return safe
+
+
+def apply_limits(memory_mb: int, cpu_seconds: float) -> None:
+    """Set the child's resource limits (soft = hard, so the program cannot raise them)."""
+    cpu = max(1, math.ceil(cpu_seconds)) + 1
+    memory = memory_mb * 1024 * 1024
+    for limit, value in (
+        (resource.RLIMIT_AS, memory),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_FSIZE, 0),
+        (resource.RLIMIT_NPROC, 0),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NOFILE, 4),
+    ):
+        resource.setrlimit(limit, (value, value))

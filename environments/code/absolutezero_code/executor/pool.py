@@ -1,0 +1,459 @@
+"""Trainer-side executor: warm sandbox workers, batching, determinism runs.
+
+Why this shape: a fresh interpreter per run costs ~50 ms, a fork from a small warm
+worker ~0.3 ms. So :class:`Executor` pre-starts two *groups* of workers
+(:mod:`.worker`), each group an interpreter started with its own ``PYTHONHASHSEED``,
+and every run is a fresh fork inside one of them. Run *r* of a job goes to group
+``r % 2``: the determinism check compares processes that differ in hash seed and (via
+ASLR and per-child ballast) address layout. Jobs travel in batches (one JSON line per
+batch, one line back per job) and one thread per worker keeps all workers busy; the
+threads only move bytes, so the trainer process never parses, compiles or runs any
+program. Workers that die or stop answering are killed and restarted; the job they
+were on fails with a clear reason and the rest of their batch is re-sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .results import RunResult, Status
+from .worker import BOOTSTRAP
+
+__all__ = ["Executor", "SandboxError"]
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+_STATUS_VALUES = frozenset(status.value for status in Status)
+#: Seconds a worker may take beyond the job's own time limit before it is presumed hung
+#: (generous: other processes may load the machine).
+_GRACE = 10.0
+_START_TIMEOUT = 60.0
+_MAX_CHUNK = 64
+
+
+class SandboxError(RuntimeError):
+    """The sandbox workers cannot be started or keep failing (not a job failure)."""
+
+
+class _WorkerFailure(Exception):
+    """A worker died, hung or broke the protocol; ``str()`` is the job's reason."""
+
+
+class _Worker:
+    """One warm worker process and its line-oriented pipe protocol."""
+
+    def __init__(self, seed: int, workdir: str) -> None:
+        self._seed = seed
+        self._workdir = workdir
+        self._process: subprocess.Popen | None = None
+        self._buffer = bytearray()
+        self._stderr = None
+
+    def start(self) -> None:
+        """Launch the interpreter (does not wait for it; see :meth:`wait_ready`)."""
+        flags = ["-s", "-S"] + (["-P"] if sys.version_info >= (3, 11) else [])
+        # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is
+        # empty apart from that variable, which is what -E would have guaranteed.
+        self._stderr = tempfile.TemporaryFile(prefix="absolutezero-worker-")
+        self._process = subprocess.Popen(
+            [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env={"PYTHONHASHSEED": str(self._seed)},
+            cwd=self._workdir,
+            close_fds=True,
+            start_new_session=True,
+        )
+        self._buffer = bytearray()
+
+    def wait_ready(self) -> None:
+        """Block until the worker announced it is ready.
+
+        Raises:
+            SandboxError: the worker exited or stayed silent during start-up.
+        """
+        try:
+            line = self._readline(time.monotonic() + _START_TIMEOUT)
+        except _WorkerFailure as failure:
+            raise SandboxError(f"sandbox worker failed to start: {failure}") from None
+        if line != b"ready":
+            raise SandboxError(f"sandbox worker failed to start: {self._stderr_tail()}")
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        return text[-2000:] or "(no error output)"
+
+    def stop(self) -> None:
+        """Kill the worker (and with it any child it is running) and reap it."""
+        process, self._process = self._process, None
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            try:
+                os.killpg(process.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                process.kill()
+            process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    def _readline(self, deadline: float) -> bytes:
+        process = self._process
+        assert process is not None and process.stdout is not None
+        fd = process.stdout.fileno()
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[: end + 1]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _WorkerFailure("sandbox worker stopped responding (killed and restarted)")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            data = os.read(fd, 1 << 20)
+            if not data:
+                code = process.poll()
+                detail = f" (exit code {code})" if code is not None else ""
+                raise _WorkerFailure(f"sandbox worker died{detail}; it was restarted")
+            self._buffer += data
+
+    def _send(self, message: dict) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        data = json.dumps(message).encode("utf-8", "surrogatepass") + b"\n"
+        try:
+            process.stdin.write(data)
+            process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise _WorkerFailure("sandbox worker died; it was restarted") from None
+
+    def process(self, kind: str, items: list, limits: dict) -> list[list]:
+        """Run one batch and return one ``[status, output, reason]`` per item.
+
+        A worker failure costs only the item in progress (it gets status ``error`` with
+        the reason) and the worker is restarted for the rest of the batch.
+        """
+        results: list[list] = []
+        send_failures = 0
+        while len(results) < len(items):
+            pending = items[len(results) :]
+            try:
+                self._send({"kind": kind, "items": pending, **limits})
+            except _WorkerFailure:
+                send_failures += 1
+                if send_failures > 3:
+                    raise SandboxError(
+                        f"sandbox workers keep dying: {self._stderr_tail()}"
+                    ) from None
+                self.restart()
+                continue
+            per_line = limits["timeout"] * (len(pending) + 1 if kind == "literal" else 1)
+            try:
+                for _ in pending:
+                    line = self._readline(time.monotonic() + per_line + _GRACE)
+                    results.append(_decode(line))
+            except _WorkerFailure as failure:
+                results.append([Status.ERROR.value, None, str(failure)])
+                self.restart()
+        return results
+
+
+def _decode(line: bytes) -> list:
+    try:
+        result = json.loads(line)
+    except ValueError:
+        raise _WorkerFailure("sandbox worker sent a malformed reply; it was restarted") from None
+    if (
+        not isinstance(result, list)
+        or len(result) != 3
+        or result[0] not in _STATUS_VALUES
+        or not (result[1] is None or isinstance(result[1], str))
+        or not isinstance(result[2], str)
+    ):
+        raise _WorkerFailure("sandbox worker sent a malformed reply; it was restarted")
+    return result
+
+
+def _to_result(raw: list) -> RunResult:
+    return RunResult(Status(raw[0]), raw[1], raw[2])
+
+
+def _short(text: str | None, size: int = 120) -> str:
+    text = "None" if text is None else text
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _combine(runs: list[list]) -> RunResult:
+    """Merge the determinism runs of one job into its result."""
+    first = runs[0]
+    if all(run[0] == first[0] and run[1] == first[1] for run in runs[1:]):
+        return _to_result(first)
+    statuses = [run[0] for run in runs]
+    if len(set(statuses)) == 1 and statuses[0] != Status.OK.value:
+        return _to_result(first)  # same failure, e.g. messages that embed addresses
+    if all(status == Status.OK.value for status in statuses):
+        shown = " vs ".join(_short(run[1]) for run in runs[:2])
+        reason = f"outputs differ between runs in separate processes: {shown}"
+    else:
+        shown = "; ".join(
+            f"run {number}: {run[0]}" + (f" ({_short(run[2], 80)})" if run[2] else "")
+            for number, run in enumerate(runs, 1)
+        )
+        reason = f"runs in separate processes ended differently: {shown}"
+    return RunResult(Status.NONDETERMINISTIC, None, reason)
+
+
+def _shutdown(groups: list[list[_Worker]], workdir: str, threads: ThreadPoolExecutor) -> None:
+    threads.shutdown(wait=False)
+    for group in groups:
+        for worker in group:
+            worker.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Executor:
+    """Runs untrusted programs in fresh, isolated, resource-limited processes.
+
+    Args:
+        workers: workers per hash-seed group (two groups are started); ``None`` means
+            one per CPU core.
+        timeout: wall-clock seconds per run (CPU time is capped at the next whole
+            second plus one).
+        memory_mb: address-space limit of each run, in MiB.
+        output_limit: maximum length of a canonical output (and of printed text), in
+            characters; longer outputs get :attr:`Status.OUTPUT_LIMIT`, never truncated.
+
+    Raises:
+        ValueError: an argument is out of range.
+        SandboxError: the workers cannot be started.
+
+    Use as a context manager or call :meth:`close`; a forgotten executor is cleaned up
+    when garbage-collected or at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout: float = 1.0,
+        memory_mb: int = 512,
+        output_limit: int = 1_000_000,
+    ) -> None:
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+        _check_timeout(timeout)
+        if not isinstance(memory_mb, int) or memory_mb < 64:
+            raise ValueError(f"memory_mb must be an integer >= 64, got {memory_mb!r}")
+        if not isinstance(output_limit, int) or output_limit < 1:
+            raise ValueError(f"output_limit must be a positive integer, got {output_limit!r}")
+        self.timeout = float(timeout)
+        self.memory_mb = memory_mb
+        self.output_limit = output_limit
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        first = secrets.randbelow(2**32 - 1) + 1
+        second = first % (2**32 - 1) + 1  # a different non-zero seed
+        self._workdir = tempfile.mkdtemp(prefix="absolutezero-sandbox-")
+        self._groups = [[_Worker(seed, self._workdir) for _ in range(self.workers)] for seed in (first, second)]
+        self._threads = ThreadPoolExecutor(
+            max_workers=2 * self.workers, thread_name_prefix="absolutezero-sandbox"
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shutdown, self._groups, self._workdir, self._threads)
+        try:
+            for group in self._groups:
+                for worker in group:
+                    worker.start()
+            for group in self._groups:
+                for worker in group:
+                    worker.wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers and remove the sandbox directory. Idempotent."""
+        self._closed = True
+        self._finalizer()
+
+    def _limits(self, timeout: float | None) -> dict:
+        if timeout is not None:
+            _check_timeout(timeout)
+        return {
+            "timeout": self.timeout if timeout is None else float(timeout),
+            "memory_mb": self.memory_mb,
+            "output_limit": self.output_limit,
+        }
+
+    def _dispatch(self, kind: str, work: list[list], limits: dict) -> list[list]:
+        """Run ``work[g]`` (item lists) on group ``g``; return the raw results per group.
+
+        ``work`` may have one entry (spread over all workers) or one per group.
+        """
+        if self._closed:
+            raise RuntimeError("this Executor is closed; create a new one")
+        groups = [sum(self._groups, [])] if len(work) == 1 else self._groups
+        outputs: list[list] = [[None] * len(items) for items in work]
+        futures = []
+        for index, (items, workers) in enumerate(zip(work, groups)):
+            if not items:
+                continue
+            size = max(1, min(_MAX_CHUNK, -(-len(items) // (4 * len(workers)))))
+            chunks: queue.SimpleQueue = queue.SimpleQueue()
+            for start in range(0, len(items), size):
+                chunks.put(start)
+            for worker in workers:
+                futures.append(
+                    self._threads.submit(
+                        _drain, worker, chunks, items, size, kind, limits, outputs[index]
+                    )
+                )
+        for future in futures:
+            future.result()
+        return outputs
+
+    def run_many(
+        self,
+        jobs: Sequence[tuple[str, str]],
+        determinism_runs: int = 2,
+        *,
+        timeout: float | None = None,
+    ) -> list[RunResult]:
+        """Run ``f(*input)`` for every ``(program, input)`` job.
+
+        Args:
+            jobs: pairs of program source (defining ``f``) and the argument list as
+                literal text (``"'abc', 3"``, ``""`` for no arguments).
+            determinism_runs: runs per job, each in a fresh process, alternating between
+                the two hash-seed groups; a job is ``OK`` only if all runs agree.
+            timeout: override the executor's per-run time limit for this call.
+
+        Returns:
+            One :class:`RunResult` per job, in order. ``output`` is the canonical repr of
+            the returned value when the status is ``OK``.
+
+        Raises:
+            TypeError / ValueError: malformed jobs or arguments.
+            SandboxError: the sandbox workers cannot be (re)started.
+        """
+        jobs = _check_jobs(jobs)
+        if not isinstance(determinism_runs, int) or isinstance(determinism_runs, bool) or determinism_runs < 1:
+            raise ValueError(f"determinism_runs must be an integer >= 1, got {determinism_runs!r}")
+        limits = self._limits(timeout)
+        if not jobs:
+            return []
+        work: list[list] = [[], []]
+        slots: list[list[tuple[int, int]]] = [[], []]
+        for run in range(determinism_runs):
+            group = run % 2
+            for index, (program, text) in enumerate(jobs):
+                work[group].append([program, text])
+                slots[group].append((index, run))
+        if determinism_runs == 1:
+            work, slots = work[:1], slots[:1]
+        with self._lock:
+            outputs = self._dispatch("run", work, limits)
+        runs: list[list] = [[None] * determinism_runs for _ in jobs]
+        for group_slots, group_outputs in zip(slots, outputs):
+            for (index, run), raw in zip(group_slots, group_outputs):
+                runs[index][run] = raw
+        return [_combine(job_runs) for job_runs in runs]
+
+    def canonicalize_many(self, literals: Sequence[str]) -> list[RunResult]:
+        """Parse model-written literal texts in the sandbox and return canonical reprs.
+
+        Returns:
+            One :class:`RunResult` per text: ``OK`` with the canonical repr, ``ERROR``
+            when the text is not a literal, ``REJECTED`` when the value is not plain
+            (``frozenset``, NaN, ...), ``OUTPUT_LIMIT`` when too long.
+
+        Raises:
+            TypeError: ``literals`` is not a sequence of strings.
+        """
+        if isinstance(literals, str) or not isinstance(literals, Sequence):
+            raise TypeError("literals must be a sequence of strings, not a single string")
+        items = list(literals)
+        for position, text in enumerate(items):
+            if not isinstance(text, str):
+                raise TypeError(f"literal {position} must be a str, got {type(text).__name__}")
+        if not items:
+            return []
+        with self._lock:
+            (outputs,) = self._dispatch("literal", [items], self._limits(None))
+        return [_to_result(raw) for raw in outputs]
+
+
+def _drain(
+    worker: _Worker,
+    chunks: queue.SimpleQueue,
+    items: list,
+    size: int,
+    kind: str,
+    limits: dict,
+    out: list,
+) -> None:
+    while True:
+        try:
+            start = chunks.get_nowait()
+        except queue.Empty:
+            return
+        out[start : start + size] = worker.process(kind, items[start : start + size], limits)
+
+
+def _check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+        raise ValueError(f"timeout must be a number of seconds in (0, 3600], got {timeout!r}")
+
+
+def _check_jobs(jobs: object) -> list[tuple[str, str]]:
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
+        raise TypeError("jobs must be a sequence of (program, input) pairs")
+    checked = []
+    for position, job in enumerate(jobs):
+        if not isinstance(job, (tuple, list)) or len(job) != 2:
+            raise TypeError(f"job {position} must be a (program, input) pair, got {job!r:.80}")
+        program, text = job
+        if not isinstance(program, str) or not isinstance(text, str):
+            raise TypeError(
+                f"job {position}: program and input must both be str, got "
+                f"{type(program).__name__} and {type(text).__name__}"
+            )
+        checked.append((program, text))
+    return checked
