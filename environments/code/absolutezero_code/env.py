@@ -52,16 +52,15 @@ def _plugin_factories() -> dict[str, Callable[..., Any]]:
 
 
 def _allowed_imports() -> tuple[str, ...]:
-    """The executor's import allow-list when it publishes one, else the prompt default."""
+    """Top-level modules the built-in executor's policy allows (for the proposer's rules).
+
+    Falls back to the prompt default when the executor does not publish its allow-list.
+    """
     try:
-        from absolutezero_code import executor as executor_module
+        from absolutezero_code.executor.policy import ALLOWED_MODULES
     except ImportError:
         return prompts.DEFAULT_ALLOWED_IMPORTS
-    for name in ("ALLOWED_IMPORTS", "ALLOWED_MODULES"):
-        allowed = getattr(executor_module, name, None)
-        if allowed:
-            return tuple(sorted(str(module) for module in allowed))
-    return prompts.DEFAULT_ALLOWED_IMPORTS
+    return tuple(sorted({str(module).split(".")[0] for module in ALLOWED_MODULES}))
 
 
 class CodeEnvironment(Environment):
