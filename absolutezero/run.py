@@ -168,16 +168,15 @@ class _Run:
         return path
 
     def evaluate(self, step: int) -> dict[str, float]:
+        """Benchmark scores of the current agent as ``eval/<benchmark>/<metric>``."""
         from absolutezero.evaluate import evaluate  # lazy: benchmarks never load unless asked
 
-        results: dict[str, float] = {}
-        for benchmark in self.config.eval.benchmarks:
-            scores = evaluate(
-                benchmark, self.agent, path=self.config.eval.path, limit=self.config.eval.limit,
-                out_dir=str(self.run_dir / "eval" / f"step_{step}" / benchmark),
-            )
-            results.update({f"eval/{benchmark}/{name}": float(value) for name, value in scores.items()})
-        return results
+        scores = evaluate(
+            list(self.config.eval.benchmarks), self.agent, path=self.config.eval.path,
+            limit=self.config.eval.limit, out_dir=str(self.run_dir / "eval" / f"step_{step}"),
+            model=f"{self.config.model} step {step}",
+        )
+        return {f"eval/{name}": float(value) for name, value in scores.items()}
 
     def train(self) -> None:
         from tqdm.auto import tqdm
@@ -243,28 +242,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = "failed"
     run = None
     try:
-        try:
-            run = _Run(config, run_dir, pm, env, agent, checkpoint)
-        except ConfigError as error:  # e.g. task types that do not fit the env or checkpoint
-            print(f"absolutezero.run: error: {error}", file=sys.stderr)
-            return EXIT_CONFIG
+        run = _Run(config, run_dir, pm, env, agent, checkpoint)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
         pm.hook.absolutezero_run_start(config=config, run_dir=str(run_dir))
-        try:
-            run.train()
-        except KeyboardInterrupt:
-            status = "interrupted"
-            try:
-                path = run.checkpoint()
-            except KeyboardInterrupt:
-                path = None
-            where = f"checkpoint of step {run.trainer.step_count} saved to {path}" if path else "no checkpoint saved"
-            print(f"\nabsolutezero.run: interrupted; {where}; continue with resume={run_dir}", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        run.train()
         status = "completed"
         print(f"absolutezero.run: done, {run.trainer.step_count} steps; outputs in {run_dir}", file=sys.stderr)
         return 0
+    except ConfigError as error:  # e.g. task types that do not fit the env or the checkpoint
+        print(f"absolutezero.run: error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        status = "interrupted"
+        if run is None:
+            print("\nabsolutezero.run: interrupted before training started; nothing saved", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        try:
+            path = run.checkpoint()
+            where = f"checkpoint of step {run.trainer.step_count} saved to {path}"
+        except KeyboardInterrupt:
+            where = "no checkpoint saved (interrupted again while saving)"
+        print(f"\nabsolutezero.run: interrupted; {where}; continue with resume={run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         if run is not None:
             pm.hook.absolutezero_run_end(run_dir=str(run_dir), status=status)
