@@ -83,7 +83,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_tiny_agent(tiny_model_dir: Path):
     """Factory for a PolicyAgent on the tiny model: ``make_tiny_agent(seed=1, ...)``.
 
-    Defaults suit fast tests (float32 generation, short completions, lr 1e-3, no
+    Defaults suit fast tests (float32 generation, 8-token completions, lr 1e-3, no
     autocast); any PolicyAgent keyword can be overridden. Agents are closed at teardown.
     """
     from absolutezero_policy.agent import PolicyAgent
@@ -94,7 +94,7 @@ def make_tiny_agent(tiny_model_dir: Path):
         settings = dict(
             model=str(tiny_model_dir),
             seed=0,
-            max_new_tokens=12,
+            max_new_tokens=8,
             batch_size=4,
             learning_rate=1e-3,
             dtype="float32",

@@ -95,9 +95,13 @@ def test_greedy_is_deterministic_and_ignores_the_generator(make_tiny_agent):
 
 
 def test_seeded_sampling_is_reproducible_and_seed_dependent(make_tiny_agent):
-    a = make_tiny_agent(seed=7).generate(PROMPTS, num_samples=3)
-    b = make_tiny_agent(seed=7).generate(PROMPTS, num_samples=3)
-    c = make_tiny_agent(seed=8).generate(PROMPTS, num_samples=3)
+    agent = make_tiny_agent(seed=7, max_new_tokens=6)
+    assert agent.generator.initial_seed() == 7
+    a = agent.generate(PROMPTS, num_samples=3)
+    agent.generator.manual_seed(7)
+    b = agent.generate(PROMPTS, num_samples=3)
+    agent.generator.manual_seed(8)
+    c = agent.generate(PROMPTS, num_samples=3)
     assert ids(a) == ids(b)
     assert ids(a) != ids(c)
     # sampling at temperature 1 over a 49k vocabulary: the 3 samples differ

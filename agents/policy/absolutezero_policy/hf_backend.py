@@ -119,10 +119,15 @@ class HFBackend:
         if greedy:
             return logits.argmax(dim=-1)
         scaled = top_p_filter(logits / self.temperature, self.top_p)
-        probs = torch.softmax(scaled, dim=-1)
-        if probs.device != generator.device:
-            probs = probs.to(generator.device)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1).to(logits.device)
+        # Inverse-CDF sampling: one uniform draw per row from the agent's generator
+        # (several times faster than torch.multinomial over a 49k vocabulary on CPU).
+        # With right=True the first index whose CDF exceeds u always has p > 0, so
+        # tokens removed by top-p can never be drawn.
+        cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
+        uniform = torch.rand((cdf.shape[0], 1), generator=generator, device=generator.device)
+        uniform = uniform.to(cdf.device) * cdf[:, -1:]
+        picked = torch.searchsorted(cdf, uniform, right=True).squeeze(-1)
+        return picked.clamp_(max=cdf.shape[-1] - 1)
 
     def _hit_stop_string(self, completion: list[int]) -> bool:
         if not self.stop_strings:
