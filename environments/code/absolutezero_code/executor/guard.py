@@ -26,6 +26,7 @@ Why each piece:
 from __future__ import annotations
 
 import builtins
+import codecs
 import importlib
 import math
 import resource
@@ -43,6 +44,8 @@ __all__ = [
     "build_shims",
     "build_builtins",
     "apply_limits",
+    "preload_codecs",
+    "PRELOADED_CODECS",
 ]
 
 #: Audited events that stay allowed once armed: setting/deleting attributes of classes
@@ -112,12 +115,32 @@ def install_audit_hook(state: GuardState) -> None:
         if event == "exec" and state.exec_budget > 0:
             state.exec_budget -= 1
             return
+        if event == "import" and args and str(args[0]).startswith("encodings."):
+            # A codec that was not preloaded: behave like an unknown encoding
+            # (str.encode raises LookupError) instead of reading files.
+            raise ImportError(f"codec module {args[0]!r} is not available in the sandbox")
         reason = "blocked operation " + _describe(event, args)
         if state.violation is None:
             state.violation = reason
         raise SandboxViolation(reason)
 
     sys.addaudithook(hook)
+
+
+#: Codecs looked up once in the worker so ``str.encode``/``bytes.decode`` with them need
+#: no import (file access) in the child; others raise ``LookupError`` there.
+PRELOADED_CODECS = (
+    "utf_8 utf_8_sig ascii latin_1 utf_16 utf_16_le utf_16_be utf_32 utf_32_le utf_32_be "
+    "utf_7 cp1252 cp1251 cp1250 cp437 cp850 cp932 iso8859_2 iso8859_5 iso8859_15 koi8_r "
+    "mac_roman shift_jis euc_jp gbk gb2312 gb18030 big5 euc_kr idna punycode "
+    "raw_unicode_escape unicode_escape charmap"
+).split()
+
+
+def preload_codecs() -> None:
+    """Look up :data:`PRELOADED_CODECS` (imports their modules, fills the codec cache)."""
+    for name in PRELOADED_CODECS:
+        codecs.lookup(name)
 
 
 def _guarded_attrgetter(real: Callable) -> Callable:

@@ -62,6 +62,10 @@ class _Worker:
         self._buffer = bytearray()
         self._stderr = None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def start(self) -> None:
         """Launch the interpreter (does not wait for it; see :meth:`wait_ready`)."""
         flags = ["-s", "-S"] + (["-P"] if sys.version_info >= (3, 11) else [])
@@ -301,6 +305,11 @@ class Executor:
         except BaseException:
             self.close()
             raise
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live worker processes (for monitoring and benchmarks:
+        their CPU time, including reaped job children, is in ``/proc/<pid>/stat``)."""
+        return [worker.pid for group in self._groups for worker in group if worker.pid is not None]
 
     def __enter__(self) -> "Executor":
         return self

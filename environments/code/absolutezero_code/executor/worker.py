@@ -13,7 +13,9 @@ heap so forks are cheap. Then it serves JSON-lines requests on stdin:
 and answers with one JSON line ``[status, output, reason]`` per item, in order, on
 stdout. Each ``run`` item ``[program, input]`` runs in a fresh forked child; a
 ``literal`` batch is parsed in one child (falling back to one child per item if that
-child fails). The child owns nothing of the worker's: stdin/stdout/stderr are
+child fails). Programs are policy-checked and compiled, and inputs parsed as literals, in the worker
+before the fork (pure parsing, nothing runs; rejections cost no process). The child
+owns nothing of the worker's: stdin/stdout/stderr are
 ``/dev/null``, the result pipe is fd 3, every other fd is closed, limits are applied,
 the address layout is perturbed, and the audit hook is armed before user code runs.
 The worker kills a child at its wall-clock deadline.
@@ -63,11 +65,74 @@ class _Sandbox:
 
     def __init__(self) -> None:
         self.state = guard.GuardState()
+        guard.preload_codecs()
         self.shims = guard.build_shims()
         self.builtins = guard.build_builtins(self.shims, self.state)
         self.rng = random.Random(os.urandom(16))
         self.devnull = os.open(os.devnull, os.O_RDWR)
+        # The descriptors a child must close: everything the worker has open now
+        # (except stdio, which the child replaces), plus each job's own pipe.
+        self.inherited_fds = tuple(
+            fd for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2 and _is_open(fd)
+        )
+        self.compiled = _CompileCache(256)
         guard.install_audit_hook(self.state)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+class _CompileCache:
+    """Checked-and-compiled programs by source text (abduction runs one program on
+    many inputs). Only the worker's own parse results are cached; nothing a child did
+    can reach it, since children never return anything but result bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: dict[str, object] = {}
+
+    def get(self, program: str) -> object:
+        entry = self.entries.get(program)
+        if entry is None:
+            entry = _compile(program)
+            if len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[program] = entry
+        return entry
+
+
+def _compile(program: str) -> object:
+    """Policy-check and compile a program in the worker; nothing of it runs here.
+
+    Returns:
+        A code object, or a ``[status, None, reason]`` rejection.
+    """
+    try:
+        tree = policy.check_program(program)
+        return compile(tree, "<program>", "exec")
+    except policy.PolicyViolation as error:
+        return ["rejected", None, str(error)]
+    except SyntaxError as error:
+        return ["rejected", None, f"syntax error: {error.msg} (line {error.lineno})"]
+    except (ValueError, MemoryError, RecursionError) as error:
+        return ["rejected", None, f"the program does not compile: {_text(error)}"]
+
+
+def _arguments(text: str) -> object:
+    """The argument tuple of an input text, or an ``error`` result list."""
+    try:
+        args = values.parse_arguments(text)
+        values.canonical_repr(args)
+        return args
+    except (values.InvalidLiteral, values.UnsupportedValue, values.OutputTooLarge) as error:
+        return ["error", None, f"invalid input: {error}"]
+    except (MemoryError, RecursionError) as error:
+        return ["error", None, f"invalid input: {_text(error)}"]
 
 
 def _text(error: BaseException) -> str:
@@ -83,7 +148,7 @@ def _text(error: BaseException) -> str:
     return text
 
 
-def _enter_child(sandbox: _Sandbox, result_fd: int, limits: dict) -> list:
+def _enter_child(sandbox: _Sandbox, result_fd: int, limits: dict, ballast: int) -> list:
     """Detach a freshly forked child from the worker and apply the limits.
 
     Returns:
@@ -91,16 +156,14 @@ def _enter_child(sandbox: _Sandbox, result_fd: int, limits: dict) -> list:
     """
     for fd in (0, 1, 2):
         os.dup2(sandbox.devnull, fd)
-    if result_fd != _RESULT_FD:
-        os.dup2(result_fd, _RESULT_FD)
-    os.closerange(_RESULT_FD + 1, 1 << 16)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.dup2(result_fd, _RESULT_FD)
+    for fd in sandbox.inherited_fds + (result_fd,):
+        if fd != _RESULT_FD:
+            os.close(fd)
     guard.apply_limits(limits["memory_mb"], limits["timeout"])
-    # Shift where the program's objects land so id()/address-based reprs differ
-    # between the determinism runs (each child draws its own amounts).
-    rng = sandbox.rng
-    rng.seed(os.urandom(8))
-    return [object() for _ in range(rng.randrange(1, 512))] + [bytearray(rng.randrange(1, 1 << 16))]
+    # Shift where the program's objects land so address-based reprs differ between
+    # the determinism runs (on top of ASLR, which differs between worker groups).
+    return [object() for _ in range(ballast)]
 
 
 def _send(payload: object) -> None:
@@ -111,27 +174,11 @@ def _send(payload: object) -> None:
         view = view[written:]
 
 
-def _run_program(sandbox: _Sandbox, program: str, text: str, limits: dict) -> list:
-    """Check, compile and run one program on one input; the child's whole job."""
-    try:
-        tree = policy.check_program(program)
-        code = compile(tree, "<program>", "exec")
-    except policy.PolicyViolation as error:
-        return ["rejected", None, str(error)]
-    except SyntaxError as error:
-        return ["rejected", None, f"syntax error: {error.msg} (line {error.lineno})"]
-    except (ValueError, MemoryError, RecursionError) as error:
-        return ["rejected", None, f"the program does not compile: {_text(error)}"]
-    try:
-        args = values.parse_arguments(text)
-        values.canonical_repr(args)
-    except (values.InvalidLiteral, values.UnsupportedValue) as error:
-        return ["error", None, f"invalid input: {error}"]
-    except (MemoryError, RecursionError) as error:
-        return ["error", None, f"invalid input: {_text(error)}"]
+def _run_program(sandbox: _Sandbox, code: object, args: tuple, limits: dict) -> list:
+    """Run a checked, compiled program on its arguments; the child's whole job."""
     state = sandbox.state
     namespace = {"__builtins__": sandbox.builtins, "__name__": "__sandbox__"}
-    reserve = bytearray(1 << 20)  # released on MemoryError so reporting still works
+    reserve = bytearray(1 << 16)  # released on MemoryError so reporting still works
     state.arm(limits["output_limit"])
     try:
         exec(code, namespace)  # noqa: S102 - armed sandbox child, program passed policy
@@ -155,8 +202,6 @@ def _run_program(sandbox: _Sandbox, program: str, text: str, limits: dict) -> li
         result = ["output_limit", None, str(error)]
     except values.UnsupportedValue as error:
         result = ["rejected", None, f"output is not a plain value: {error}"]
-    except RecursionError as error:
-        result = ["error", None, _text(error)]
     except BaseException as error:  # noqa: BLE001 - everything a program can raise
         result = ["error", None, _text(error)]
     del reserve
@@ -183,15 +228,15 @@ def _canonical_literal(text: str, limit: int) -> list:
         return ["error", None, "the literal is nested too deeply"]
 
 
-def _child_main(sandbox: _Sandbox, result_fd: int, kind: str, items: list, limits: dict) -> None:
-    ballast = _enter_child(sandbox, result_fd, limits)
+def _child_main(sandbox: _Sandbox, result_fd: int, kind: str, items: list, limits: dict, ballast: int) -> None:
+    kept = _enter_child(sandbox, result_fd, limits, ballast)
     if kind == "run":
-        program, text = items[0]
-        payload: object = _run_program(sandbox, program, text, limits)
+        code, args = items[0]
+        payload: object = _run_program(sandbox, code, args, limits)
     else:
         payload = [_canonical_literal(text, limits["output_limit"]) for text in items]
     _send(payload)
-    del ballast
+    del kept
 
 
 def _valid_result(result: object) -> bool:
@@ -207,12 +252,13 @@ def _valid_result(result: object) -> bool:
 
 def _fork_and_collect(sandbox: _Sandbox, kind: str, items: list, limits: dict) -> object:
     """Run one child and return its decoded payload, or a failure result list."""
+    ballast = sandbox.rng.randrange(1, 256)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         try:
             os.close(read_fd)
-            _child_main(sandbox, write_fd, kind, items, limits)
+            _child_main(sandbox, write_fd, kind, items, limits, ballast)
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(70)
@@ -289,8 +335,15 @@ def _handle(sandbox: _Sandbox, request: dict) -> list:
     }
     if kind == "run":
         results = []
-        for item in items:
-            result = _fork_and_collect(sandbox, "run", [item], limits)
+        for program, text in items:
+            code = sandbox.compiled.get(program)
+            args = _arguments(text) if not isinstance(code, list) else None
+            if isinstance(code, list):
+                result = code
+            elif isinstance(args, list):
+                result = args
+            else:
+                result = _fork_and_collect(sandbox, "run", [(code, args)], limits)
             results.append(result if _valid_result(result) else _malformed())
             _emit([results[-1]])
         return results

@@ -1,0 +1,107 @@
+"""Throughput of the sandboxed executor on CruxEval programs.
+
+Validates every CruxEval program the way the code environment validates a proposal:
+each (program, input) runs twice in fresh sandboxed processes from the two hash-seed
+worker groups (determinism check), and the canonical output is compared with the
+canonical form of the dataset's output (parsed in the sandbox too). Prints
+programs/s (validation only, and including the canonicalisation of the expected
+outputs), the agreement count and every disagreement.
+
+CruxEval is evaluation data: this script only measures, it feeds nothing into training.
+
+Usage::
+
+    python benchmarks/executor_throughput.py [path/to/cruxeval.jsonl] [--repeat N]
+        [--workers N] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from absolutezero_code.executor import Executor
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
+
+
+def load(path: Path) -> list[dict]:
+    """The CruxEval problems (``code``, ``input``, ``output``, ``id``) of a JSONL file."""
+    if not path.is_file():
+        raise SystemExit(f"no such file: {path} (pass the path to cruxeval.jsonl)")
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by the given workers and their reaped job children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes (best and all are printed)")
+    parser.add_argument("--workers", type=int, default=None, help="workers per hash-seed group")
+    parser.add_argument("--timeout", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    problems = load(args.path)
+    jobs = [(problem["code"], problem["input"]) for problem in problems]
+    expected = [problem["output"] for problem in problems]
+
+    started = time.perf_counter()
+    executor = Executor(workers=args.workers, timeout=args.timeout)
+    print(f"started {2 * executor.workers} workers in {time.perf_counter() - started:.2f} s")
+    with executor:
+        executor.run_many(jobs[:50])  # warm-up
+        rates, totals, cpu_ms = [], [], []
+        for _ in range(max(1, args.repeat)):
+            pids = executor.worker_pids()
+            cpu0, own0 = _cpu_seconds(pids), time.process_time()
+            t0 = time.perf_counter()
+            results = executor.run_many(jobs, determinism_runs=2)
+            t1 = time.perf_counter()
+            cpu = _cpu_seconds(pids) - cpu0 + time.process_time() - own0
+            cpu_ms.append(1000 * cpu / len(jobs))
+            gold = executor.canonicalize_many(expected)
+            t2 = time.perf_counter()
+            rates.append(len(jobs) / (t1 - t0))
+            totals.append(len(jobs) / (t2 - t0))
+    agree, disagreements = 0, []
+    for problem, result, want in zip(problems, results, gold):
+        if result.ok and want.ok and result.output == want.output:
+            agree += 1
+        else:
+            got = result.output if result.ok else f"{result.status.value}: {result.reason}"
+            disagreements.append((problem["id"], got, want.output if want.ok else want.reason))
+    print(f"programs: {len(jobs)} (2 runs each, every run a fresh sandboxed process)")
+    print("validation programs/s: " + ", ".join(f"{rate:.0f}" for rate in rates) + f" (best {max(rates):.0f})")
+    print("incl. expected-output canonicalisation programs/s: " + ", ".join(f"{rate:.0f}" for rate in totals) + f" (best {max(totals):.0f})")
+    cores = os.cpu_count() or 1
+    best_cpu = min(cpu_ms)
+    print(
+        "CPU per program (workers + job processes + this process): "
+        + ", ".join(f"{value:.2f}" for value in cpu_ms)
+        + f" ms -> {1000 * cores / best_cpu:.0f} programs/s on {cores} idle cores"
+    )
+    print(f"machine load average during the run: {os.getloadavg()[0]:.1f}")
+    print(f"agreement: {agree}/{len(jobs)}")
+    for ident, got, want in disagreements:
+        print(f"  disagree {ident}: got {got[:200]!s} expected {want[:200]!s}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
