@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import codecs
 import importlib
+import importlib.util
 import math
 import resource
 import sys
@@ -195,6 +196,21 @@ def _shim(name: str, module: types.ModuleType) -> types.ModuleType:
     return shim
 
 
+def _private_copy_module() -> types.ModuleType:
+    """A separate instance of :mod:`copy` whose ``deepcopy`` memo does not call ``id()``.
+
+    ``id()`` is blocked in the armed sandbox (addresses differ between processes), but
+    ``copy.deepcopy`` keys its memo by ``id``. This instance gets the pointer hash
+    ``object.__hash__`` instead (unique for live objects, not audited). The real
+    :mod:`copy` module is untouched.
+    """
+    spec = importlib.util.find_spec("copy")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.id = object.__hash__
+    return module
+
+
 def build_shims() -> dict[str, types.ModuleType]:
     """Import every allowed module and build its shim.
 
@@ -202,7 +218,9 @@ def build_shims() -> dict[str, types.ModuleType]:
         Mapping from dotted module name to shim; a parent shim exposes allowed
         submodules as attributes (``collections.abc``).
     """
-    shims = {name: _shim(name, importlib.import_module(name)) for name in sorted(ALLOWED_MODULES)}
+    real = {name: importlib.import_module(name) for name in sorted(ALLOWED_MODULES)}
+    real["copy"] = _private_copy_module()
+    shims = {name: _shim(name, module) for name, module in real.items()}
     for name, shim in shims.items():
         parent, _, child = name.rpartition(".")
         if parent:
