@@ -17,7 +17,8 @@ The core never imports a benchmark package: benchmarks are found by name through
 * ``cls(path: str | None = None, env_options: Mapping | None = None)``; ``.name``;
 * ``.run(agent, limit, seed, k, samples, model, progress)`` -> a result with
   ``.metrics() -> dict[str, float]`` and ``.summary() -> dict``; ``.close()``;
-* ``cls.format_table(results) -> str`` and ``cls.write_results(out_dir, results, settings)``.
+* ``cls.format_table(results) -> str`` and ``cls.write_results(out_dir, results, settings)``;
+* optional ``cls.check_path(path)``: raise ValueError early when the data is missing.
 """
 
 from __future__ import annotations
@@ -255,10 +256,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         names = _names(args.benchmark)
-        for name in names:  # fail on a typo before loading any model (did-you-mean)
-            load_benchmark_class(name)
-        _check_data_path(args.path)
-    except (ConfigError, UnknownNameError) as error:
+        for name in names:  # fail on a typo or missing data before loading any model
+            cls = load_benchmark_class(name)
+            check_path = getattr(cls, "check_path", None)
+            if check_path is not None:
+                check_path(args.path)
+    except (ConfigError, UnknownNameError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     out = args.out or _default_out()
@@ -292,17 +295,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         agent.close()
     print(f"results: {Path(out) / 'results.json'}", flush=True)
     return 0
-
-
-def _check_data_path(path: str | None) -> None:
-    """Reject a data file that does not exist before the (slow) model load."""
-    if path is None or path.startswith("hf://"):
-        return
-    if not Path(path).expanduser().is_file():
-        raise ConfigError(
-            f"benchmark data path {path!r} is not a file; pass path=/path/to/cruxeval.jsonl "
-            "(or omit path= to use $ABSOLUTEZERO_CRUXEVAL / the default location)"
-        )
 
 
 if __name__ == "__main__":

@@ -71,7 +71,16 @@ def test_missing_data_path_exits_2_before_loading_a_model(tmp_path: Path, capsys
     # model= points nowhere too: the data error must come first, without a model load
     assert main(["benchmark=cruxeval-o", f"path={missing}", "model=/no/such/model"]) == 2
     err = capsys.readouterr().err
-    assert f"benchmark data path {str(missing)!r} is not a file" in err
+    assert f"the given CruxEval file {str(missing)!r} does not exist" in err and "path=" in err
+
+
+def test_missing_default_data_exits_2_and_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ABSOLUTEZERO_CRUXEVAL", str(tmp_path / "moved.jsonl"))
+    assert main(["benchmark=cruxeval-i", "model=/no/such/model"]) == 2
+    err = capsys.readouterr().err
+    assert "the default CruxEval file" in err and "moved.jsonl" in err and "ABSOLUTEZERO_CRUXEVAL" in err
 
 
 def test_real_command_line_exit_status_and_message() -> None:

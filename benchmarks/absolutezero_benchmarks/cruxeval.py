@@ -22,7 +22,16 @@ from typing import Any, ClassVar
 from absolutezero.protocol import Agent, Environment, Prompt, Task, Verdict
 
 from absolutezero_benchmarks import report
-from absolutezero_benchmarks.dataset import Problem, load_problems, select
+from absolutezero_benchmarks.dataset import (
+    ENV_VAR,
+    HUB_DATASET,
+    HUB_PREFIX,
+    DatasetError,
+    Problem,
+    default_path,
+    load_problems,
+    select,
+)
 from absolutezero_benchmarks.harness import BenchmarkResult, PreparedTask, run_benchmark
 
 __all__ = ["CruxEvalBenchmark", "CruxEvalI", "CruxEvalO", "gold_response"]
@@ -90,6 +99,27 @@ class CruxEvalBenchmark:
             )
         return self._environment
 
+    @classmethod
+    def check_path(cls, path: str | None) -> None:
+        """Fail fast (before a model is loaded) when the data file cannot be found.
+
+        Hub paths (``hf://...``) are not checked here: only loading can tell.
+
+        Raises:
+            DatasetError: the given or default file does not exist (message says how to
+                point at it).
+        """
+        if path is not None and str(path).startswith(HUB_PREFIX):
+            return
+        file = default_path() if path is None else Path(path).expanduser()
+        if not file.is_file():
+            where = "given" if path is not None else "default"
+            raise DatasetError(
+                f"the {where} CruxEval file {str(file)!r} does not exist; pass "
+                f"path=/path/to/cruxeval.jsonl, set {ENV_VAR}, or use path={HUB_PREFIX}"
+                f"{HUB_DATASET} (needs the 'datasets' package and network)"
+            )
+
     def load(self, limit: int | None = None, seed: int | None = None) -> list[Problem]:
         """The problems to evaluate: all, the first ``limit``, or a seeded random subset.
 
@@ -113,7 +143,7 @@ class CruxEvalBenchmark:
             if isinstance(item, Task):
                 candidates.append((problem, item))
             else:
-                skipped.append({"id": problem.id, "reason": f"gold cannot be canonicalised: {item}"})
+                skipped.append({"id": problem.id, "reason": f"gold cannot be canonicalised into a task: {item}"})
         # Check 1 (both directions): f(dataset input) in the sandbox gives the gold output.
         # Check 2 (deduction): the gold output, written as an answer, parses back to itself.
         checks: list[tuple[int, str, Task, str]] = []
