@@ -70,14 +70,17 @@ class _Worker:
         """Launch the interpreter (does not wait for it; see :meth:`wait_ready`)."""
         flags = ["-s", "-S"] + (["-P"] if sys.version_info >= (3, 11) else [])
         # Not -I: it implies -E, which would ignore PYTHONHASHSEED; the environment is
-        # empty apart from that variable, which is what -E would have guaranteed.
+        # empty apart from that variable and LD_BIND_NOW (no PYTHON* variable, which is
+        # what -E would have guaranteed), and the worker clears it before any fork.
         self._stderr = tempfile.TemporaryFile(prefix="absolutezero-worker-")
         self._process = subprocess.Popen(
             [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
-            env={"PYTHONHASHSEED": str(self._seed)},
+            # LD_BIND_NOW: symbols are resolved once here, not lazily in every child
+            # (each lazy resolution writes the GOT, a page fault per child).
+            env={"PYTHONHASHSEED": str(self._seed), "LD_BIND_NOW": "1"},
             cwd=self._workdir,
             close_fds=True,
             start_new_session=True,
@@ -205,6 +208,7 @@ def _decode(line: bytes) -> list:
         or result[0] not in _STATUS_VALUES
         or not (result[1] is None or isinstance(result[1], str))
         or not isinstance(result[2], str)
+        or (result[0] == Status.OK.value) != isinstance(result[1], str)
     ):
         raise _WorkerFailure("sandbox worker sent a malformed reply; it was restarted")
     return result
