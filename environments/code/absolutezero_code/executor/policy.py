@@ -134,10 +134,50 @@ def _where(node: ast.AST) -> str:
     return f" (line {line})" if line is not None else ""
 
 
-def _bound_names(tree: ast.AST) -> set[str]:
+#: Node classes :func:`_bound_names` and :func:`check_program` look at; all others are
+#: skipped with one set lookup (the isinstance chains below stay the actual rules).
+_BINDING_TYPES = frozenset(
+    {
+        ast.Name, ast.arg, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.alias,
+        ast.ExceptHandler, ast.MatchAs, ast.MatchStar, ast.MatchMapping,
+    }
+)
+_CHECKED_TYPES = frozenset(
+    {
+        ast.Import, ast.ImportFrom, ast.Name, ast.Attribute, ast.FunctionDef,
+        ast.AsyncFunctionDef, ast.ClassDef, ast.arg, ast.keyword, ast.Global,
+        ast.Nonlocal, ast.alias, ast.MatchClass,
+    }
+)
+
+
+def _nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` in :func:`ast.walk` order (breadth first, fields in
+    order), without its generator and ``iter_child_nodes`` overhead."""
+    nodes = [tree]
+    node_type = ast.AST
+    append = nodes.append
+    index = 0
+    while index < len(nodes):
+        node = nodes[index]
+        index += 1
+        for field in node._fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, node_type):
+                        append(item)
+            elif isinstance(value, node_type):
+                append(value)
+    return nodes
+
+
+def _bound_names(nodes: list[ast.AST]) -> set[str]:
     """Every name the program binds somewhere (so ``input`` as a parameter is fine)."""
     bound: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
+        if type(node) not in _BINDING_TYPES:  # ast.parse makes exact node classes
+            continue
         if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             bound.add(node.id)
         elif isinstance(node, ast.arg):
@@ -208,8 +248,11 @@ def check_program(source: str) -> ast.Module:
         raise PolicyViolation(f"syntax error: {error.msg}{line}") from None
     except (ValueError, MemoryError, RecursionError) as error:
         raise PolicyViolation(f"the program does not parse: {type(error).__name__}") from None
-    bound = _bound_names(tree)
-    for node in ast.walk(tree):
+    nodes = _nodes(tree)
+    bound = _bound_names(nodes)
+    for node in nodes:
+        if type(node) not in _CHECKED_TYPES:  # ast.parse makes exact node classes
+            continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             _check_import(node)
         elif isinstance(node, ast.Name):
