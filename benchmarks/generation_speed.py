@@ -66,7 +66,16 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=200)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice); on a busy machine 1 thread "
+        "avoids OpenMP oversubscription, which can slow 2-thread decoding several-fold",
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     started = time.perf_counter()
     agent = PolicyAgent(
