@@ -159,3 +159,12 @@ def test_embedded_model_loads_from_cache_and_generates():
         assert all(lp <= 0 for lp in sample.logprobs)
     finally:
         agent.close()
+
+
+def test_uncached_hub_name_fails_fast_without_offline_flag(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    started = time.perf_counter()
+    with pytest.raises(ModelLoadError, match="unreachable|cannot load model"):
+        load_model_and_tokenizer("nobody-here/not-a-model-either")
+    assert time.perf_counter() - started < 30

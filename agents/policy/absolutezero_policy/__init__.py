@@ -1,0 +1,7 @@
+"""The ``policy`` agent: a Hugging Face causal LM that proposes, solves and learns.
+
+Entry point ``absolutezero.agents: policy = absolutezero_policy.agent:PolicyAgent``.
+Modules: ``model_loading`` (embedded GGUF / folders / Hub names), ``hf_backend`` and
+``vllm_backend`` (generation), ``learner`` (TRR++ policy-gradient step), ``agent``.
+Nothing heavy is imported here, so listing agents stays cheap.
+"""

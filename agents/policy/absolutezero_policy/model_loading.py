@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,32 @@ def resolve_model(model: str, cache_dir: str | Path | None = None) -> tuple[str,
     return model, _offline()
 
 
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds.
+
+    Without this probe, transformers retries an unreachable Hub for ~50 s per file.
+    """
+    parsed = urllib.parse.urlparse(_hub_endpoint())
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _load(source: str, dtype: torch.dtype, *, local_only: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    network = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
+    return tokenizer, network
+
+
 def load_model_and_tokenizer(
     model: str,
     *,
@@ -185,27 +213,41 @@ def load_model_and_tokenizer(
         tokenizer with a pad token (EOS when it has none).
 
     Raises:
-        ModelLoadError: the model is missing, not cached while offline, or not a causal LM.
+        ModelLoadError: the model is missing, or a Hub name is neither in the local
+            cache nor reachable (offline, no network).
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     torch_dtype = parse_dtype(dtype)
-    source, local_only = resolve_model(model, cache_dir)
+    source, offline = resolve_model(model, cache_dir)
+    hub_name = source == model
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        network = AutoModelForCausalLM.from_pretrained(
-            source, dtype=torch_dtype, local_files_only=local_only
-        )
+        # Hub names: the local Hugging Face cache first, so a cached model never
+        # touches the network (and an unreachable Hub cannot stall a cached run).
+        tokenizer, network = _load(source, torch_dtype, local_only=True)
     except (OSError, ValueError) as error:
-        hint = (
-            " HF_HUB_OFFLINE is set and the model is not in the local Hugging Face cache: "
-            "download it on a machine with network (huggingface-cli download NAME) or pass "
-            "a local folder."
-            if local_only and source == model
-            else " Check the name (e.g. 'HuggingFaceTB/SmolLM2-135M-Instruct'), your "
-            "network, or pass a local folder or model='embedded'."
-        )
-        raise ModelLoadError(f"cannot load model {model!r}: {error}.{hint}") from error
+        if not hub_name or offline:
+            hint = (
+                " HF_HUB_OFFLINE is set and the model is not in the local Hugging Face "
+                "cache: download it where there is network (huggingface-cli download NAME) "
+                "or pass a local folder."
+                if hub_name
+                else ""
+            )
+            raise ModelLoadError(f"cannot load model {model!r}: {error}.{hint}") from error
+        if not _hub_reachable():
+            raise ModelLoadError(
+                f"model {model!r} is not in the local Hugging Face cache and the Hub "
+                f"({_hub_endpoint()}) is unreachable: check the name and your network, "
+                "download it elsewhere (huggingface-cli download NAME), or pass a local "
+                "folder or model='embedded'"
+            ) from error
+        try:
+            tokenizer, network = _load(source, torch_dtype, local_only=False)
+        except (OSError, ValueError) as remote_error:
+            raise ModelLoadError(
+                f"cannot load model {model!r}: {remote_error}. Check the name (e.g. "
+                "'HuggingFaceTB/SmolLM2-135M-Instruct'), or pass a local folder or "
+                "model='embedded'."
+            ) from remote_error
     if getattr(network, "hf_quantizer", None) is not None:
         _clear_quantizer(network)
     if tokenizer.pad_token_id is None:
