@@ -34,6 +34,7 @@ PANELS: dict[str, tuple[str, str, str]] = {
     "solver_accuracy": ("Solver accuracy (solve batch)", "correct answers", r"^solve/(.+)/solve_rate$"),
     "rewards": ("Mean reward per role x task type", "reward", r"^((?:propose|solve)/.+)/reward_mean$"),
     "buffer_sizes": ("Buffer sizes", "tasks", r"^buffer/(.+)/size$"),
+    "benchmarks": ("Benchmark pass@1 (eval.every steps)", "pass@1", r"^eval/(.+)/pass@1$"),
 }
 
 

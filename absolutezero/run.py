@@ -168,7 +168,11 @@ class _Run:
         return path
 
     def evaluate(self, step: int) -> dict[str, float]:
-        """Benchmark scores of the current agent as ``eval/<benchmark>/<metric>``."""
+        """Benchmark scores of the current agent as ``eval/<benchmark>/<metric>``.
+
+        :func:`absolutezero.evaluate.evaluate` already names its scores
+        ``<benchmark>/<metric>``; only the ``eval/`` prefix is added here.
+        """
         from absolutezero.evaluate import evaluate  # lazy: benchmarks never load unless asked
 
         scores = evaluate(

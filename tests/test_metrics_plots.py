@@ -79,7 +79,8 @@ def _records():
          "propose/deduction/reward_mean": -0.5, "solve/deduction/reward_mean": 0.5,
          "buffer/deduction/size": 2, "buffer/abduction/size": 1, "overall/valid_rate": 0.25},
         {"step": 2, "propose/deduction/valid_rate": 0.75, "propose/abduction/valid_rate": 0.5,
-         "buffer/deduction/size": 4, "buffer/abduction/size": 2},
+         "buffer/deduction/size": 4, "buffer/abduction/size": 2,
+         "eval/cruxeval-o/pass@1": 0.125, "eval/cruxeval-o/format_error_rate": 0.5},
     ]
 
 
@@ -92,6 +93,7 @@ def test_series_pick_the_right_curves():
     rewards = _series(records, PANELS["rewards"][2])
     assert set(rewards) == {"propose/deduction", "solve/deduction"}
     assert _series(records, PANELS["buffer_sizes"][2])["deduction"] == ([0, 1, 2], [1.0, 2.0, 4.0])
+    assert _series(records, PANELS["benchmarks"][2]) == {"cruxeval-o": ([2], [0.125])}
 
 
 def test_plots_are_written_as_png_files(tmp_path):
