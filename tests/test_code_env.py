@@ -159,6 +159,12 @@ def test_make_task_for_benchmarks(env):
     assert [v.score for v in verdicts] == [1.0, 1.0, 0.0]
     built = env.build_tasks("deduction", [("def g(x):\n    return x", "1", "1"), ("def f(x):\n    return x", "1", "nan")])
     assert built == ["program does not define f", built[1]] and "not a plain literal" in built[1]
+    constant = env.make_task("deduction", "def f():\n    return [1, 2]", "", "[1, 2]")
+    assert env.verify([constant], [env.solver_prompt(constant)], ["<answer>[1, 2]</answer>"])[0].correct
+    zero = env.make_task("abduction", "def f():\n    return 7", "", "7")
+    verdicts = env.verify([zero] * 2, [env.solver_prompt(zero)] * 2,
+                          ["<answer>```input\nf()\n```</answer>", "<answer>```input\n1\n```</answer>"])
+    assert [v.score for v in verdicts] == [1.0, 0.0]
     with pytest.raises(ValueError, match="item 0: program does not define f"):
         env.make_tasks("deduction", [("def g(x):\n    return x", "1", "1")])
     with pytest.raises(ValueError, match="deduction or abduction"):

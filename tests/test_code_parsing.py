@@ -162,6 +162,17 @@ def test_input_answer_accepts_call_form_but_not_escapes():
         parse_input_answer("<answer>```input\n0) or True or (0\n```</answer>", 100)
 
 
+def test_zero_argument_inputs_only_where_they_are_meant():
+    # An explicit f() answer and tasks built from existing data may have no arguments;
+    # an empty proposal input or an empty answer block is a format error.
+    assert parse_input_answer("<answer>```input\nf()\n```</answer>", 100) == ""
+    assert check_arguments("  ", 100, allow_empty=True) == ""
+    with pytest.raises(FormatError, match="empty input"):
+        parse_input_answer("<answer>```input\n\n```</answer>", 100)
+    with pytest.raises(FormatError, match="empty input"):
+        check_arguments("", 100)
+
+
 def test_induction_proposal_parsing():
     answer = (
         "<answer>```input\n1\n```\n```input\nbad name\n```\n```input\n3\n```\n"

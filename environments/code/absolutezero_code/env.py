@@ -304,7 +304,7 @@ class CodeEnvironment(Environment):
         for program, input, output in triples:
             try:
                 check_program(program, _NO_LIMIT)
-                check_arguments(input, _NO_LIMIT)
+                check_arguments(input, _NO_LIMIT, allow_empty=True)
                 check_literal(output, _NO_LIMIT)
             except FormatError as error:
                 built.append(str(error))

@@ -197,11 +197,16 @@ def _parse_call(text: str) -> ast.Call | None:
     return call
 
 
-def check_arguments(text: str, max_chars: int, what: str = "input") -> str:
-    """Check that ``text`` is a non-empty list of positional literal arguments.
+def check_arguments(
+    text: str, max_chars: int, what: str = "input", allow_empty: bool = False
+) -> str:
+    """Check that ``text`` is a list of positional literal arguments.
 
     ``"'abc', 3"`` and ``"[1, 2]"`` pass; keyword or starred arguments, names, calls and
-    anything that escapes the argument list do not.
+    anything that escapes the argument list do not. An empty list (a call ``f()``) passes
+    only with ``allow_empty``: tasks built from existing data and explicit ``f()`` answers
+    may have zero arguments, while an empty proposal input is almost always a model slip
+    (and a zero-argument task is degenerate for abduction).
 
     Returns:
         The stripped text (what the executor receives as the job input).
@@ -211,6 +216,8 @@ def check_arguments(text: str, max_chars: int, what: str = "input") -> str:
     """
     text = text.strip()
     if not text:
+        if allow_empty:
+            return text
         raise FormatError(f"empty {what}")
     if len(text) > max_chars:
         raise FormatError(f"{what} is {len(text)} characters long, more than the limit of {max_chars}")
@@ -243,6 +250,8 @@ def check_literal(text: str, max_chars: int, what: str = "output") -> str:
     """
     text = text.strip()
     if not text:
+        if allow_empty:
+            return text
         raise FormatError(f"empty {what}")
     if len(text) > max_chars:
         raise FormatError(f"{what} is {len(text)} characters long, more than the limit of {max_chars}")
@@ -401,6 +410,8 @@ def parse_input_answer(response: str, max_chars: int) -> str:
         and text.endswith(")")
     ):
         text = text[1:].lstrip()[1:-1]  # "f ( args )" -> " args "
+        # An explicit "f()" is a zero-argument answer; an empty block is still an error.
+        return check_arguments(text, max_chars, "input", allow_empty=True)
     return check_arguments(text, max_chars, "input")
 
 
