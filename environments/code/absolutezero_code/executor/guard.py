@@ -45,6 +45,8 @@ __all__ = [
     "build_shims",
     "build_builtins",
     "apply_limits",
+    "apply_plan",
+    "limit_plan",
     "preload_codecs",
     "PRELOADED_CODECS",
 ]
@@ -264,16 +266,27 @@ def build_builtins(
     return safe
 
 
-def apply_limits(memory_mb: int, cpu_seconds: float) -> None:
-    """Set the child's resource limits (soft = hard, so the program cannot raise them)."""
+def limit_plan(memory_mb: int, cpu_seconds: float) -> tuple:
+    """The ``(resource, (soft, hard))`` pairs :func:`apply_limits` sets, computed once
+    per batch in the worker so a child only makes the ``setrlimit`` calls."""
     cpu = max(1, math.ceil(cpu_seconds)) + 1
     memory = memory_mb * 1024 * 1024
-    for limit, value in (
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_FSIZE, 0),
-        (resource.RLIMIT_NPROC, 0),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NOFILE, 4),
-    ):
-        resource.setrlimit(limit, (value, value))
+    return (
+        (resource.RLIMIT_AS, (memory, memory)),
+        (resource.RLIMIT_CPU, (cpu, cpu)),
+        (resource.RLIMIT_FSIZE, (0, 0)),
+        (resource.RLIMIT_NPROC, (0, 0)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NOFILE, (4, 4)),
+    )
+
+
+def apply_plan(plan: tuple, setrlimit: Callable = resource.setrlimit) -> None:
+    """Set the limits of a :func:`limit_plan` (soft = hard: a program cannot raise them)."""
+    for limit, values in plan:
+        setrlimit(limit, values)
+
+
+def apply_limits(memory_mb: int, cpu_seconds: float) -> None:
+    """Set the child's resource limits (soft = hard, so the program cannot raise them)."""
+    apply_plan(limit_plan(memory_mb, cpu_seconds))

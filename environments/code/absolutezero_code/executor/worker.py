@@ -15,9 +15,11 @@ stdout. Each ``run`` item ``[program, input]`` runs in a fresh forked child; a
 ``literal`` batch is parsed in one child (falling back to one child per item if that
 child fails). Programs are policy-checked and compiled, and inputs parsed as literals, in the worker
 before the fork (pure parsing, nothing runs; rejections cost no process). The child
-owns nothing of the worker's: stdin/stdout/stderr are
-``/dev/null``, the result pipe is fd 3, every other fd is closed, limits are applied,
-the address layout is perturbed, and the audit hook is armed before user code runs.
+owns nothing of the worker's: every descriptor but its result pipe is closed (stdin,
+stdout and stderr included), limits are applied, and the audit hook is armed before
+user code runs. Each worker starts with a random heap ballast, so (with ASLR and the
+hash seed) the determinism runs, which always span both worker groups, see different
+address layouts.
 The worker kills a child at its wall-clock deadline.
 
 Speed (a run costs about one fork, and in this kind of VM a fork is dominated by page
@@ -67,7 +69,7 @@ def _import_random():
     return random
 
 
-random = _import_random()
+_import_random()  # before ``statistics`` (an allowed module) imports it
 
 __all__ = ["BOOTSTRAP", "main"]
 
@@ -86,7 +88,8 @@ BOOTSTRAP = (
     "main()\n"
 )
 
-_RESULT_FD = 3
+#: Highest descriptor number a child closes up to (``close_range`` is one syscall).
+_MAX_FD = 1 << 20
 _STATUSES = frozenset(
     {"ok", "error", "timeout", "memory", "output_limit", "rejected", "nondeterministic"}
 )
@@ -106,27 +109,23 @@ class _Sandbox:
         guard.preload_codecs()
         self.shims = guard.build_shims()
         self.builtins = guard.build_builtins(self.shims, self.state)
-        self.rng = random.Random(os.urandom(16))
+        # A random amount of long-lived objects of every small size class (and a
+        # random-size malloc block), so the heap layout, and with it every address a
+        # program can observe, differs between workers even where ASLR is off. The
+        # determinism runs of a job always span both worker groups. (Per-child
+        # ballast would cost dozens of page faults per run.)
+        noise = os.urandom(36)
+        ballast: list = [object() for _ in range(noise[0])]  # 16-byte blocks
+        ballast += [float(number) for number in range(noise[1])]  # 32-byte blocks
+        ballast += [bytes(16 * size - 33) for size in range(3, 33) for _ in range(noise[size])]
+        ballast.append(bytearray(1024 * (1 + noise[33] + 256 * (noise[34] % 4))))
+        self.ballast = ballast
         # Released by a child on MemoryError so that reporting still works; allocated
         # here so children inherit it instead of zero-filling 16 pages each.
         self.reserve: bytearray | None = bytearray(1 << 16)
         self.poller = select.poll()
-        self.devnull = os.open(os.devnull, os.O_RDWR)
-        # The descriptors a child must close: everything the worker has open now
-        # (except stdio, which the child replaces), plus each job's own pipe.
-        self.inherited_fds = tuple(
-            fd for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2 and _is_open(fd)
-        )
         self.compiled = _CompileCache(256)
         guard.install_audit_hook(self.state)
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 class _CompileCache:
@@ -192,22 +191,16 @@ def _text(error: BaseException) -> str:
     return text
 
 
-def _enter_child(sandbox: _Sandbox, result_fd: int, limits: dict, ballast: int) -> list:
+def _enter_child(result_fd: int, plan: tuple) -> None:
     """Detach a freshly forked child from the worker and apply the limits.
 
-    Returns:
-        Ballast objects that perturb the address layout; keep them alive.
+    Every descriptor but the result pipe is closed (stdin, stdout and stderr too: the
+    child can neither read the worker's requests nor write on its reply stream), in
+    two ``close_range`` calls; then the resource limits of ``plan`` are set.
     """
-    for fd in (0, 1, 2):
-        os.dup2(sandbox.devnull, fd)
-    os.dup2(result_fd, _RESULT_FD)
-    for fd in sandbox.inherited_fds + (result_fd,):
-        if fd != _RESULT_FD:
-            os.close(fd)
-    guard.apply_limits(limits["memory_mb"], limits["timeout"])
-    # Shift where the program's objects land so address-based reprs differ between
-    # the determinism runs (on top of ASLR, which differs between worker groups).
-    return [object() for _ in range(ballast)]
+    os.closerange(0, result_fd)
+    os.closerange(result_fd + 1, _MAX_FD)
+    guard.apply_plan(plan)
 
 
 def _encode(result: list) -> bytes:
@@ -221,11 +214,12 @@ def _encode(result: list) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _send(data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(_RESULT_FD, view)
-        view = view[written:]
+def _send(result_fd: int, data: bytes) -> None:
+    written = os.write(result_fd, data)
+    if written < len(data):  # a large result: the pipe takes it in pieces
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(result_fd, view) :]
 
 
 def _run_program(sandbox: _Sandbox, code: object, args: tuple, limits: dict) -> list:
@@ -280,16 +274,15 @@ def _canonical_literal(text: str, limit: int) -> list:
         return ["error", None, "the literal is nested too deeply"]
 
 
-def _child_main(sandbox: _Sandbox, result_fd: int, kind: str, items: list, limits: dict, ballast: int) -> None:
-    kept = _enter_child(sandbox, result_fd, limits, ballast)
+def _child_main(sandbox: _Sandbox, result_fd: int, kind: str, items: list, limits: dict) -> None:
+    _enter_child(result_fd, limits["plan"])
     if kind == "run":
         code, args = items[0]
         data = _encode(_run_program(sandbox, code, args, limits))
     else:
         payload = [_canonical_literal(text, limits["output_limit"]) for text in items]
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
-    _send(data)
-    del kept
+    _send(result_fd, data)
 
 
 def _valid_result(result: object) -> bool:
@@ -311,13 +304,11 @@ def _fork_and_collect(sandbox: _Sandbox, kind: str, items: list, limits: dict) -
         the trainer decodes and validates it) or a failure result list. For
         ``literal``: the decoded payload or a failure result list.
     """
-    ballast = sandbox.rng.randrange(1, 256)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         try:
-            os.close(read_fd)
-            _child_main(sandbox, write_fd, kind, items, limits, ballast)
+            _child_main(sandbox, write_fd, kind, items, limits)
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(70)
@@ -341,7 +332,7 @@ def _fork_and_collect(sandbox: _Sandbox, kind: str, items: list, limits: dict) -
 def _collect(poller, pid: int, read_fd: int, timeout: float, cap: int, limits: dict) -> object:
     """Read a child's result until end of file, then reap it.
 
-    The write end closes when the child exits (it cannot close fd 3 itself, nor start
+    The write end closes when the child exits (it cannot close it itself, nor start
     processes that could hold it), so end of file means the child is gone or going.
     At the wall-clock deadline, or when the result grows past ``cap``, the child is
     killed (no PID reuse: it is not reaped yet).
@@ -425,6 +416,7 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
         "memory_mb": int(request["memory_mb"]),
         "output_limit": int(request["output_limit"]),
     }
+    limits["plan"] = guard.limit_plan(limits["memory_mb"], limits["timeout"])
     replies = _Replies()
     if kind == "run":
         # Check, compile and parse the whole batch before the first fork: every page
