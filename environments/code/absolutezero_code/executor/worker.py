@@ -114,17 +114,20 @@ class _Sandbox:
         # program can observe, differs between workers even where ASLR is off. The
         # determinism runs of a job always span both worker groups. (Per-child
         # ballast would cost dozens of page faults per run.)
-        noise = os.urandom(36)
-        ballast: list = [object() for _ in range(noise[0])]  # 16-byte blocks
-        ballast += [float(number) for number in range(noise[1])]  # 32-byte blocks
-        ballast += [bytes(16 * size - 33) for size in range(3, 33) for _ in range(noise[size])]
-        ballast.append(bytearray(1024 * (1 + noise[33] + 256 * (noise[34] % 4))))
+        # Small on purpose: every page the worker maps makes each fork dearer.
+        noise = os.urandom(34)
+        ballast: list = [object() for _ in range(noise[0] % 16)]  # 16-byte blocks
+        ballast += [float(number) for number in range(noise[1] % 16)]  # 32-byte blocks
+        ballast += [bytes(16 * size - 33) for size in range(3, 33) for _ in range(noise[size] % 8)]
+        ballast.append(bytearray(16 * (1 + noise[33] * 4)))
         self.ballast = ballast
         # Released by a child on MemoryError so that reporting still works; allocated
         # here so children inherit it instead of zero-filling 16 pages each.
         self.reserve: bytearray | None = bytearray(1 << 16)
         self.poller = select.poll()
-        self.compiled = _CompileCache(256)
+        # Small: abduction checks one program on many inputs in the same batch, and
+        # every cached page is copied again on each fork.
+        self.compiled = _CompileCache(64)
         guard.install_audit_hook(self.state)
 
 
