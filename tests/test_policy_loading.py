@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import time
-from pathlib import Path
 
 import pytest
 import torch
