@@ -5,11 +5,12 @@ worker ~0.3 ms. So :class:`Executor` pre-starts two *groups* of workers
 (:mod:`.worker`), each group an interpreter started with its own ``PYTHONHASHSEED``,
 and every run is a fresh fork inside one of them. Run *r* of a job goes to group
 ``r % 2``: the determinism check compares processes that differ in hash seed and (via
-ASLR and per-child ballast) address layout. Jobs travel in batches (one JSON line per
-batch, one line back per job) and one thread per worker keeps all workers busy; the
-threads only move bytes, so the trainer process never parses, compiles or runs any
-program. Workers that die or stop answering are killed and restarted; the job they
-were on fails with a clear reason and the rest of their batch is re-sent.
+ASLR and a random per-worker heap ballast) address layout. Jobs travel in batches (one
+JSON line per batch, one line back per job, written in blocks) and one thread per
+worker keeps all workers busy; the threads only move bytes and check reply shapes, so
+the trainer process never parses, compiles or runs any program. Workers that die or
+stop answering are killed and restarted; the first job of theirs without a reply fails
+with a clear reason and the rest of their batch is re-sent.
 """
 
 from __future__ import annotations
