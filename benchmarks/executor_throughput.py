@@ -37,17 +37,24 @@ def load(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """CPU seconds used so far by the given workers and their reaped job children."""
+def _cpu_split(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds used so far by the given workers themselves and by their reaped job
+    children."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    own = children = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
+        own += int(fields[11]) + int(fields[12])  # utime stime
+        children += int(fields[13]) + int(fields[14])  # cutime cstime
+    return own / ticks, children / ticks
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds used so far by the given workers and their reaped job children."""
+    return sum(_cpu_split(pids))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,15 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"started {2 * executor.workers} workers in {time.perf_counter() - started:.2f} s")
     with executor:
         executor.run_many(jobs[:50])  # warm-up
-        rates, totals, cpu_ms = [], [], []
+        rates, totals, cpu_ms, splits = [], [], [], []
         for _ in range(max(1, args.repeat)):
             pids = executor.worker_pids()
-            cpu0, own0 = _cpu_seconds(pids), time.process_time()
+            (workers0, children0), own0 = _cpu_split(pids), time.process_time()
             t0 = time.perf_counter()
             results = executor.run_many(jobs, determinism_runs=2)
             t1 = time.perf_counter()
-            cpu = _cpu_seconds(pids) - cpu0 + time.process_time() - own0
-            cpu_ms.append(1000 * cpu / len(jobs))
+            workers1, children1 = _cpu_split(pids)
+            split = (workers1 - workers0, children1 - children0, time.process_time() - own0)
+            splits.append(split)
+            cpu_ms.append(1000 * sum(split) / len(jobs))
             gold = executor.canonicalize_many(expected)
             t2 = time.perf_counter()
             rates.append(len(jobs) / (t1 - t0))
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         "CPU per program (workers + job processes + this process): "
         + ", ".join(f"{value:.2f}" for value in cpu_ms)
         + f" ms -> {1000 * cores / best_cpu:.0f} programs/s on {cores} idle cores"
+    )
+    print(
+        "CPU seconds per pass (workers / job processes / this process): "
+        + ", ".join(f"{w:.2f}/{c:.2f}/{o:.2f}" for w, c, o in splits)
     )
     print(f"machine load average during the run: {os.getloadavg()[0]:.1f}")
     print(f"agreement: {agree}/{len(jobs)}")
