@@ -228,8 +228,8 @@ def _warm_up() -> None:
 def _encode(result: list) -> bytes:
     """The JSON line (without newline) of a ``[status, output, reason]`` result.
 
-    The same text as ``json.dumps(result, ensure_ascii=False)`` with lone surrogates
-    backslash-escaped, built with the C string encoder only.
+    The same text as ``json.dumps(result, ensure_ascii=False, separators=(",", ":"))``
+    with lone surrogates backslash-escaped, built with the C string encoder only.
     """
     status, output, reason = result
     text = '["' + status + '",' + ("null" if output is None else _quote(output)) + "," + _quote(reason) + "]"
