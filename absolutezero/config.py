@@ -85,6 +85,9 @@ class RunConfig:
     name: Optional[str] = None  # run folder name; None = <env>-<timestamp>
     resume: Optional[str] = None  # run folder or checkpoint to continue from
     checkpoint_every: int = 5
+    # Newest checkpoints kept (each holds model + AdamW state, ~1.6 GB for the 135M
+    # model); None keeps every one.
+    checkpoint_keep: Optional[int] = 3
     progress: bool = True
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
@@ -244,6 +247,10 @@ def validate(config: DictConfig) -> None:
         raise ConfigError("generation.temperature must be > 0 (sampling is needed for learnability)")
     if not 0 < config.generation.top_p <= 1:
         raise ConfigError("generation.top_p must be in (0, 1]")
+    if config.checkpoint_keep is not None and config.checkpoint_keep < 1:
+        raise ConfigError(
+            f"checkpoint_keep must be >= 1 (or null to keep every checkpoint), got {config.checkpoint_keep!r}"
+        )
     if config.checkpoint_every < 0 or config.eval.every < 0:
         raise ConfigError("checkpoint_every and eval.every must be >= 0 (0 = off)")
 

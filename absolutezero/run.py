@@ -161,6 +161,7 @@ class _Run:
         path = save_checkpoint(
             self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
             trainer_state=self.trainer.state_dict(), config=self.config,
+            keep_last=self.config.checkpoint_keep,
         )
         self.saved_step = step
         write_plots(self.metrics_path, self.run_dir / "plots")

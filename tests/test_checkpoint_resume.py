@@ -148,7 +148,9 @@ def test_cli_resume_continues_the_run(tmp_path, tiny_model_dir, no_autoload, cap
     # a line of a lost step 3 (as after a crash) must not survive the resume
     with open(run_dir / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 3, "lost": 1}\n')
-    assert main([f"resume={run_dir}", "steps=3"]) == 0
+    assert main([f"resume={run_dir}", "steps=3", "checkpoint_keep=2"]) == 0
+    # checkpoint_keep prunes the oldest checkpoints once a newer one is safely written
+    assert [p.name for p in checkpoint_dirs(run_dir)] == ["step_2", "step_3"]
     records = read_metrics(run_dir / "metrics.jsonl")
     assert [r["step"] for r in records] == [0, 1, 2, 3]
     assert "lost" not in records[-1]

@@ -73,6 +73,7 @@ def test_bad_types_give_one_clear_sentence(override, message):
         ("generation.temperature=0", "temperature must be > 0"),
         ("generation.top_p=1.5", "top_p must be in (0, 1]"),
         ("checkpoint_every=-1", "must be >= 0"),
+        ("checkpoint_keep=0", "checkpoint_keep must be >= 1"),
     ],
 )
 def test_range_checks(override, message):
