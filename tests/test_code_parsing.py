@@ -149,8 +149,18 @@ def test_output_answer_fence_variants():
     assert parse_output_answer("<answer>```output\n'ab'\n```</answer>", 100) == "'ab'"
     assert parse_output_answer("<answer>\n```\n[1, 2]\n```\n</answer>", 100) == "[1, 2]"
     assert parse_output_answer("<think>hm</think><answer> 20 </answer>", 100) == "20"
-    with pytest.raises(FormatError, match=r"no ```output block"):
+    # Small-model habits: the value in a ```python fence, an unclosed fence at the end.
+    assert parse_output_answer("<answer>```python\n(1, 'a')\n```</answer>", 100) == "(1, 'a')"
+    assert parse_output_answer("<answer>\n```output\n[3, 4]", 100) == "[3, 4]"
+    # ... but what is in the fence must still be one plain literal.
+    with pytest.raises(FormatError, match="not a plain literal"):
         parse_output_answer("<answer>```python\nx\n```</answer>", 100)
+    with pytest.raises(FormatError, match=r"no ```output block"):
+        parse_output_answer("<answer>```message\n1\n```</answer>", 100)
+    with pytest.raises(FormatError, match="empty output"):
+        parse_output_answer("<answer>```output\n\n```</answer>", 100)
+    with pytest.raises(FormatError, match="not a plain literal"):  # a copied placeholder
+        parse_output_answer("<answer>```output\n...\n```</answer>", 100)
 
 
 def test_input_answer_accepts_call_form_but_not_escapes():
@@ -160,6 +170,21 @@ def test_input_answer_accepts_call_form_but_not_escapes():
         parse_input_answer("<answer>```input\nf(0) or True\n```</answer>", 100)
     with pytest.raises(FormatError):
         parse_input_answer("<answer>```input\n0) or True or (0\n```</answer>", 100)
+
+
+def test_proposal_input_tolerates_call_form_and_python_fence_but_stays_literal():
+    assert parse_proposal(proposal(input="f('hi', 2)"), 500, 100) == (PROGRAM, "'hi', 2")
+    in_python_fence = f"<answer>\n```python\n{PROGRAM}\n```\n```python\n[1, 2]\n```\n</answer>"
+    assert parse_proposal(in_python_fence, 500, 100) == (PROGRAM, "[1, 2]")
+    unclosed = f"<answer>\n```python\n{PROGRAM}\n```\n```input\n'x'"
+    assert parse_proposal(unclosed, 500, 100) == (PROGRAM, "'x'")
+    for escape in ["f(0) or True", "0) or True or (0", "f(1)(2)", "f()"]:
+        with pytest.raises(FormatError):
+            parse_proposal(proposal(input=escape), 500, 100)
+    # A second fence that is code, not literal arguments, is not mistaken for the input.
+    code_fence = f"<answer>\n```python\n{PROGRAM}\n```\n```python\nprint(f(1))\n```\n</answer>"
+    with pytest.raises(FormatError, match=r"no ```input block"):
+        parse_proposal(code_fence, 500, 100)
 
 
 def test_zero_argument_inputs_only_where_they_are_meant():

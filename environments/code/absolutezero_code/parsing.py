@@ -13,6 +13,10 @@ Parsing is tolerant where a small model is sloppy and strict where it matters:
 * code fences may be tagged ```` ```python ````, ```` ```py ````, ```` ```input ````,
   ```` ```output ````, ```` ```message ```` or untagged; a missing closing fence at the
   very end is fine;
+* a proposal's input may sit in a ```` ```python ```` or untagged fence of its own, and
+  inputs may be written as the call ``f(...)``; a solver's value may sit in a
+  ```` ```python ```` fence or in no fence at all (every one of these is still checked to
+  be literal arguments or one literal);
 * an argument list must be *only* literal arguments of one call, so text that tries to
   break out of the call (``0) or True or (0``) is rejected, never "repaired".
 
@@ -157,11 +161,12 @@ def _defines_f(tree: ast.Module) -> bool:
 def _is_literal(node: ast.AST) -> bool:
     """True when ``node`` is a plain literal the executor accepts.
 
-    That is :func:`ast.literal_eval`'s grammar without complex numbers (``1+2j``), which
-    the executor rejects as values.
+    That is :func:`ast.literal_eval`'s grammar without complex numbers (``1+2j``) and
+    ``...`` (Ellipsis), which the executor rejects as values.
     """
     if isinstance(node, ast.Constant):
-        return not isinstance(node.value, complex)
+        # "..." is usually a copied placeholder, and complex numbers are not plain values.
+        return not isinstance(node.value, complex) and node.value is not Ellipsis
     if isinstance(node, _LITERAL_CONTAINERS):
         return all(_is_literal(element) for element in node.elts)
     if isinstance(node, ast.Dict):
@@ -195,6 +200,27 @@ def _parse_call(text: str) -> ast.Call | None:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "f"):
         return None  # e.g. "0) or True or (0" parses as a BoolOp, "1)(2" as a nested call
     return call
+
+
+def _call_form_arguments(text: str) -> str | None:
+    """The argument text of ``text`` when it is written as one call ``f(...)``, else None.
+
+    Small models (and CruxEval-I) often write an input as ``f('abc', 3)``. Only a whole
+    text that parses as exactly one call of the name ``f`` qualifies (``f(0) or True``
+    is a BoolOp, ``f(1)(2)`` a call of a call); the returned arguments still go through
+    :func:`check_arguments`, so nothing is accepted that the plain form would reject.
+    """
+    text = text.strip()
+    if not (text.startswith("f") and text.endswith(")")):
+        return None
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    body = tree.body
+    if isinstance(body, ast.Call) and isinstance(body.func, ast.Name) and body.func.id == "f":
+        return text[1:].lstrip()[1:-1]  # "f ( args )" -> " args "
+    return None
 
 
 def check_arguments(
@@ -250,8 +276,6 @@ def check_literal(text: str, max_chars: int, what: str = "output") -> str:
     """
     text = text.strip()
     if not text:
-        if allow_empty:
-            return text
         raise FormatError(f"empty {what}")
     if len(text) > max_chars:
         raise FormatError(f"{what} is {len(text)} characters long, more than the limit of {max_chars}")
@@ -324,9 +348,23 @@ def parse_proposal(response: str, max_program_chars: int, max_input_chars: int) 
     answer = extract_answer(response)
     program = find_program(answer, max_program_chars)
     inputs = _tagged(answer, "input")
-    if not inputs:
-        raise FormatError("no ```input block in the answer")
-    return program, check_arguments(inputs[0], max_input_chars)
+    if inputs:
+        return program, _proposal_input(inputs[0], max_input_chars)
+    # Tolerance: the input written in a ```python or untagged fence of its own (the
+    # fence after the program is the model's habit); it must still be literal arguments.
+    for block in fences(answer):
+        if block.tag in ("python", "") and block.content.strip() != program:
+            try:
+                return program, _proposal_input(block.content, max_input_chars)
+            except FormatError:
+                continue
+    raise FormatError("no ```input block in the answer")
+
+
+def _proposal_input(text: str, max_chars: int) -> str:
+    """A proposal's argument text; the call form ``f(...)`` is accepted (not ``f()``)."""
+    arguments = _call_form_arguments(text)
+    return check_arguments(text if arguments is None else arguments, max_chars)
 
 
 def parse_induction_proposal(
@@ -366,10 +404,11 @@ def parse_induction_proposal(
 
 
 def _answer_value(response: str, tag: str) -> str:
-    """The text of the ``tag`` fence, else an untagged fence, else the bare answer."""
+    """The text of the ``tag`` fence, else an untagged or ```python fence, else the bare
+    answer (the value written without a fence). The caller checks it is literal."""
     answer = extract_answer(response)
     blocks = fences(answer)
-    for wanted in (tag, ""):
+    for wanted in (tag, "", "python"):
         for block in blocks:
             if block.tag == wanted:
                 return block.content
@@ -397,21 +436,10 @@ def parse_input_answer(response: str, max_chars: int) -> str:
         FormatError: no answer, or not a list of literal arguments.
     """
     text = _answer_value(response, "input").strip()
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError):
-        tree = None
-    if (
-        tree is not None
-        and isinstance(tree.body, ast.Call)
-        and isinstance(tree.body.func, ast.Name)
-        and tree.body.func.id == "f"
-        and text.startswith("f")
-        and text.endswith(")")
-    ):
-        text = text[1:].lstrip()[1:-1]  # "f ( args )" -> " args "
+    arguments = _call_form_arguments(text)
+    if arguments is not None:
         # An explicit "f()" is a zero-argument answer; an empty block is still an error.
-        return check_arguments(text, max_chars, "input", allow_empty=True)
+        return check_arguments(arguments, max_chars, "input", allow_empty=True)
     return check_arguments(text, max_chars, "input")
 
 
