@@ -326,7 +326,7 @@ def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies") 
     page fault (a copy while the child lives), so the loop keeps its own work between
     forks to a few local operations; :func:`_collect` handles timeouts and failures.
     """
-    pipe, fork, close, read = os.pipe, os.fork, os.close, os.read
+    pipe, fork, close = os.pipe, os.fork, os.close
     poller = sandbox.poller
     timeout = limits["timeout"]
     cap = limits["output_limit"] * 4 + _RESULT_SLACK
@@ -353,12 +353,10 @@ def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies") 
 
 
 def _fork_and_collect(sandbox: _Sandbox, kind: str, items: list, limits: dict) -> object:
-    """Run one child and return its result.
+    """Run one ``literal`` child (``run`` jobs go through :func:`_run_jobs`).
 
     Returns:
-        For ``run``: the child's JSON result line (``bytes``, checked for shape only;
-        the trainer decodes and validates it) or a failure result list. For
-        ``literal``: the decoded payload or a failure result list.
+        The decoded payload, or a failure result list.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -374,11 +372,6 @@ def _fork_and_collect(sandbox: _Sandbox, kind: str, items: list, limits: dict) -
     data = _collect(sandbox.poller, pid, read_fd, timeout, cap, limits)
     if not isinstance(data, bytes):
         return data
-    if kind == "run":
-        # One JSON array on one line; anything else is not what _encode writes.
-        if data[:2] == b'["' and data[-1:] == b"]" and b"\n" not in data:
-            return data
-        return _malformed()
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
