@@ -108,3 +108,21 @@ def make_tiny_agent(tiny_model_dir: Path):
     yield make
     for agent in made:
         agent.close()
+
+
+@pytest.fixture(scope="module")
+def make_code_env():
+    """Factory for code environments (two sandbox workers by default) that are closed
+    when the test module finishes, so each module pays the worker start-up once."""
+    from absolutezero_code.env import CodeEnvironment
+
+    made = []
+
+    def make(workers: int = 2, timeout: float = 1.0):
+        environment = CodeEnvironment(workers=workers, timeout=timeout)
+        made.append(environment)
+        return environment
+
+    yield make
+    for environment in made:
+        environment.close()

@@ -9,14 +9,11 @@ import numpy as np
 import pytest
 
 from absolutezero.protocol import Task
-from absolutezero_code.env import CodeEnvironment
 
 
 @pytest.fixture(scope="module")
-def env():
-    environment = CodeEnvironment(workers=2, timeout=1.0)
-    yield environment
-    environment.close()
+def env(make_code_env):
+    return make_code_env()
 
 
 def make_task(env, program: str, input: str) -> Task:

@@ -15,10 +15,8 @@ from absolutezero_code.env import CodeEnvironment
 
 
 @pytest.fixture(scope="module")
-def env():
-    environment = CodeEnvironment(workers=2, timeout=1.0)
-    yield environment
-    environment.close()
+def env(make_code_env):
+    return make_code_env()
 
 
 def proposal(program: str, input: str) -> str:

@@ -19,10 +19,8 @@ WORDS = ["'abc'", "'hello'", "'Xy'", "'level'", "'a b'", "'12ab'", "'zz'", "'Moo
 
 
 @pytest.fixture(scope="module")
-def env():
-    environment = CodeEnvironment(workers=2, timeout=1.0)
-    yield environment
-    environment.close()
+def env(make_code_env):
+    return make_code_env()
 
 
 def response(inputs: list[str], message: str = "reverses and shouts") -> str:
