@@ -28,7 +28,7 @@ def test_file_write_is_blocked_and_leaves_no_file(executor, tmp_path):
     attempts = [
         f"def f():\n    open({str(target)!r}, 'w').write('x')\n    return 1",
         f"def f():\n    print('x', file={str(target)!r})\n    return 1",
-        f"import pathlib\ndef f():\n    return 1",
+        "import pathlib\ndef f():\n    return 1",
     ]
     results = executor.run_many([(program, "") for program in attempts])
     assert results[0].status is Status.REJECTED and "open" in results[0].reason
