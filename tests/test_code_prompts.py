@@ -11,6 +11,7 @@ import pytest
 from absolutezero.protocol import Task
 from absolutezero_code.env import CodeEnvironment
 from absolutezero_code.parsing import (
+    FormatError,
     parse_induction_proposal,
     parse_input_answer,
     parse_output_answer,
@@ -43,8 +44,37 @@ def user_text(prompt) -> str:
 
 
 def format_example(text: str) -> str:
-    """The worked answer example at the end of a prompt."""
+    """The answer skeleton at the end of a prompt (placeholders in angle brackets)."""
     return text[text.rindex("<think>"):]
+
+
+PLACEHOLDER = re.compile(r"<(?!/?think>|/?answer>)[^<>\n]*>")
+
+
+def filled(skeleton: str, *values: str) -> str:
+    """The skeleton with its placeholders replaced by ``values`` in order (the rest by
+    the last value), i.e. what a model following the format writes."""
+    parts = iter(values)
+    last = [values[-1]]
+
+    def replace(match: re.Match) -> str:
+        last[0] = next(parts, last[0])
+        return last[0]
+
+    return PLACEHOLDER.sub(replace, skeleton)
+
+
+def test_copied_skeletons_are_format_errors(env):
+    """Copying the format skeleton verbatim must not pass as an answer (it is what the
+    135M model does with a worked example)."""
+    task = triplet("deduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
+    for parse, text in [
+        (lambda t: parse_proposal(t, 2000, 500), user_text(env.proposer_prompt("deduction", [], np.random.default_rng(0)))),
+        (lambda t: parse_output_answer(t, 100), user_text(env.solver_prompt(task))),
+        (lambda t: parse_input_answer(t, 100), user_text(env.solver_prompt(Task("abduction", task.payload)))),
+    ]:
+        with pytest.raises(FormatError):
+            parse(format_example(text))
 
 
 @pytest.mark.parametrize("task_type", ["deduction", "abduction"])
@@ -58,8 +88,9 @@ def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_exa
     assert "deterministic" in text and "import" in text
     json.dumps(dict(prompt.context))
     assert prompt.context["references"] == [[r.payload["program"], r.payload["input"]] for r in REFS[:3]]
-    program, input = parse_proposal(format_example(text), 2000, 500)
-    assert program.startswith("def f(") and input
+    skeleton = format_example(text)
+    program, input = parse_proposal(filled(skeleton, "plan", "x", "return x", "[1, 2]"), 2000, 500)
+    assert program == "def f(x):\n    return x" and input == "[1, 2]"
 
 
 def test_goal_differs_between_deduction_and_abduction(env):
@@ -88,8 +119,9 @@ def test_induction_proposer_picks_reference_program_with_rng(env):
     assert a == b
     text = user_text(a)
     assert a.context["program"] in text and "10 different inputs" in text
-    inputs, message = parse_induction_proposal(format_example(text), 10, 500, 500)
-    assert inputs and message
+    skeleton = format_example(text)
+    inputs, message = parse_induction_proposal(filled(skeleton, "plan", "1", "2", "3", "doubles"), 10, 500, 500)
+    assert inputs == ["1", "2", "3"] and message == "doubles"
 
 
 def test_induction_proposer_without_references_uses_identity(env):
@@ -101,14 +133,14 @@ def test_deduction_solver_prompt_hides_output(env):
     task = triplet("deduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
     text = user_text(env.solver_prompt(task))
     assert task.payload["program"] in text and "'quiet'" in text and "QUIET" not in text
-    assert parse_output_answer(format_example(text), 100)
+    assert parse_output_answer(filled(format_example(text), "step", "'QUIET'"), 100) == "'QUIET'"
 
 
 def test_abduction_solver_prompt_hides_input(env):
     task = triplet("abduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
     text = user_text(env.solver_prompt(task))
     assert task.payload["program"] in text and "'QUIET'" in text and "'quiet'" not in text
-    assert parse_input_answer(format_example(text), 100)
+    assert parse_input_answer(filled(format_example(text), "step", "'quiet'"), 100) == "'quiet'"
 
 
 def test_induction_solver_prompt_shows_visible_pairs_and_message_only(env):
@@ -119,7 +151,8 @@ def test_induction_solver_prompt_shows_visible_pairs_and_message_only(env):
     assert all(i in text and o in text for i, o in zip(inputs[:3], outputs[:3]))
     assert not any(i in text or o in text for i, o in zip(inputs[3:], outputs[3:]))
     assert "shouts" in text and "upper" not in text
-    assert parse_program_answer(format_example(text), 2000).startswith("def f(")
+    program = parse_program_answer(filled(format_example(text), "plan", "s", "return s.upper()"), 2000)
+    assert program == "def f(s):\n    return s.upper()"
 
 
 def test_unknown_task_type_and_bad_rng(env):
@@ -134,3 +167,51 @@ def test_prompts_are_short(env):
     for task_type in env.task_types:
         text = user_text(env.proposer_prompt(task_type, [], np.random.default_rng(0)))
         assert len(re.findall(r"\S+", text)) < 250
+
+
+# (role, task_type) -> a completion a model might write after the "answer" prefill.
+ANSWER_COMPLETIONS = {
+    ("propose", "deduction"): "def f(x):\n    return x * 2\n```\n```input\n21\n```\n</answer>",
+    ("propose", "abduction"): "def f(x):\n    return x * 2\n```\n```input\nf(21)\n```\n</answer>",
+    ("solve", "deduction"): "'QUIET'\n```\n</answer>",
+    ("solve", "abduction"): "'quiet'\n```",  # stopped before </answer>
+    ("solve", "induction"): "def f(s):\n    return s.upper()\n```\n</answer>",
+}
+
+
+def test_answer_prefill_opens_the_roles_fence_and_parses_with_the_completion():
+    """The environment parses prefill + completion, so the prefill's open fence counts."""
+    task = triplet("deduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
+    payload = induction_payload("def f(s):\n    return s.upper()", ["'a'", "'b'"], ["'A'", "'B'"], "m", 1)
+    with CodeEnvironment(prefill="answer") as env:
+        rng = np.random.default_rng(0)
+        prompts = {
+            ("propose", "deduction"): env.proposer_prompt("deduction", REFS, rng),
+            ("propose", "abduction"): env.proposer_prompt("abduction", REFS, rng),
+            ("propose", "induction"): env.proposer_prompt("induction", REFS, rng),
+            ("solve", "deduction"): env.solver_prompt(task),
+            ("solve", "abduction"): env.solver_prompt(Task("abduction", task.payload)),
+            ("solve", "induction"): env.solver_prompt(Task("induction", payload)),
+        }
+    assert prompts["solve", "deduction"].prefill == "<answer>\n```output\n"
+    assert prompts["solve", "abduction"].prefill == "<answer>\n```input\n"
+    assert prompts["propose", "induction"].prefill == "<answer>\n```input\n"
+    for key in [("propose", "deduction"), ("propose", "abduction"), ("solve", "induction")]:
+        assert prompts[key].prefill == "<answer>\n```python\n"
+    full = {key: prompts[key].prefill + text for key, text in ANSWER_COMPLETIONS.items()}
+    assert parse_proposal(full["propose", "deduction"], 2000, 500)[1] == "21"
+    assert parse_proposal(full["propose", "abduction"], 2000, 500)[1] == "21"
+    assert parse_output_answer(full["solve", "deduction"], 100) == "'QUIET'"
+    assert parse_input_answer(full["solve", "abduction"], 100) == "'quiet'"
+    assert parse_program_answer(full["solve", "induction"], 2000).endswith("s.upper()")
+    induction = prompts["propose", "induction"].prefill + "1\n```\n```input\n2\n```\n```message\nm\n```"
+    assert parse_induction_proposal(induction, 10, 500, 500) == (["1", "2"], "m")
+
+
+@pytest.mark.parametrize(
+    "option, expected", [("think", "<think>"), ("none", ""), ("<think>\nLet me", "<think>\nLet me")]
+)
+def test_prefill_styles_and_verbatim_text(option, expected):
+    with CodeEnvironment(prefill=option) as env:
+        assert env.proposer_prompt("induction", REFS, np.random.default_rng(0)).prefill == expected
+        assert env.solver_prompt(REFS[0]).prefill == expected

@@ -19,6 +19,7 @@ program and draws from the deduction and abduction buffers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -81,7 +82,10 @@ class CodeEnvironment(Environment):
         max_answer_chars: length limits; longer text is rejected with a reason, never
             truncated. ``max_output_chars`` bounds gold outputs, ``max_answer_chars``
             predicted outputs/inputs.
-        prefill: text the assistant turn starts with (part of every response).
+        prefill: how the assistant turn starts (part of every response): a style,
+            ``"think"`` (``<think>``), ``"answer"`` (the role's answer fence, e.g.
+            ``<answer>`` + ```` ```output ```` for a deduction solver) or ``"none"``, or
+            any other text used verbatim (see :func:`prompts.prefill_for`).
         reject_reference_copies: reject a proposal whose program and input equal one of
             the prompt's references (up to formatting).
         executor: name of the executor factory: ``"builtin"`` (the sandboxed
@@ -221,7 +225,8 @@ class CodeEnvironment(Environment):
         """The proposer prompt for ``task_type`` showing some of ``references``."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        return self._mode(task_type).proposer_prompt(list(references), rng)
+        prompt = self._mode(task_type).proposer_prompt(list(references), rng)
+        return self._with_prefill(prompt, "propose", task_type)
 
     def validate(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Validation]:
         """Validate a batch of proposals with one batched executor call.
@@ -248,7 +253,13 @@ class CodeEnvironment(Environment):
 
     def solver_prompt(self, task: Task) -> Prompt:
         """The solver prompt for ``task`` (its type decides what is shown and asked)."""
-        return self._mode(task.task_type).solver_prompt(task)
+        prompt = self._mode(task.task_type).solver_prompt(task)
+        return self._with_prefill(prompt, "solve", task.task_type)
+
+    def _with_prefill(self, prompt: Prompt, role: str, task_type: str) -> Prompt:
+        """``prompt`` with the prefill the ``prefill`` option (a style or text) gives."""
+        prefill = prompts.prefill_for(self.settings.prefill, role, task_type)
+        return prompt if prefill == prompt.prefill else dataclasses.replace(prompt, prefill=prefill)
 
     def verify(
         self, tasks: Sequence[Task], prompts: Sequence[Prompt], responses: Sequence[str]

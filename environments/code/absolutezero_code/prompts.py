@@ -23,6 +23,8 @@ __all__ = [
     "deduction_solver_messages",
     "abduction_solver_messages",
     "induction_solver_messages",
+    "PREFILL_STYLES",
+    "prefill_for",
 ]
 
 Messages = tuple[Mapping[str, str], ...]
@@ -39,14 +41,42 @@ DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = (
     "operator",
 )
 
-_FORMAT_PROGRAM = """def f(numbers):
-    total = 0
-    for n in numbers:
-        if n % 2 == 0:
-            total += n * n
-    return total"""
-_FORMAT_INPUT = "[1, 2, 3, 4]"
-_FORMAT_OUTPUT = "20"
+# Assistant prefills by style: the text each assistant turn is forced to start with.
+# "think" opens the reasoning block only; "answer" skips reasoning and opens the answer
+# fence the role must fill (the model then writes the value/program and closes it);
+# "none" forces nothing. See :func:`prefill_for` for why there are styles at all.
+PREFILL_STYLES: dict[str, dict[tuple[str, str], str]] = {
+    "think": {},
+    "answer": {
+        ("propose", "deduction"): "<answer>\n```python\n",
+        ("propose", "abduction"): "<answer>\n```python\n",
+        ("propose", "induction"): "<answer>\n```input\n",
+        ("solve", "deduction"): "<answer>\n```output\n",
+        ("solve", "abduction"): "<answer>\n```input\n",
+        ("solve", "induction"): "<answer>\n```python\n",
+    },
+    "none": {},
+}
+_STYLE_DEFAULTS = {"think": "<think>", "answer": "<answer>\n", "none": ""}
+
+
+def prefill_for(prefill: str, role: str, task_type: str) -> str:
+    """The assistant prefill for ``role`` x ``task_type`` under the option ``prefill``.
+
+    ``prefill`` is a style name (``"think"``, ``"answer"``, ``"none"``) or any other
+    text, used verbatim for every prompt. Styles exist because the best start differs
+    per role: "answer" must open a different fence for a deduction solver (```output)
+    than for an abduction solver (```input) or a proposer (```python).
+
+    Why "answer" helps a small model: the prefill is part of the prompt (not trained)
+    and the environment parses ``prefill + completion``, so the model only has to fill
+    in a value or a program and close the fence. Measured with
+    ``benchmarks/prompt_format_rate.py``.
+    """
+    if prefill not in PREFILL_STYLES:
+        return prefill
+    return PREFILL_STYLES[prefill].get((role, task_type), _STYLE_DEFAULTS[prefill])
+
 
 _GOALS = {
     "deduction": "so that predicting the output from the program and input takes careful "
@@ -82,6 +112,19 @@ def _example(index: int, payload: Mapping[str, object]) -> str:
     )
 
 
+def _answer_format(*blocks: tuple[str, str]) -> str:
+    """The answer skeleton, ending the prompt: tags and fences with placeholder content.
+
+    Why placeholders and not a worked example: the embedded 135M model copies the last
+    worked example of a prompt (with ``<think> 2*2 + 4*4 = 20 </think>`` it wrote that
+    exact thought and then empty fences). Placeholders in angle brackets cannot pass as
+    a program, input or output if copied, so copying the skeleton earns the format
+    penalty instead of a lucky reward, and the structure is what gets copied.
+    """
+    body = "\n".join(_fence(tag, text) for tag, text in blocks)
+    return f"<think> <short reasoning> </think>\n<answer>\n{body}\n</answer>"
+
+
 def proposer_messages(
     task_type: str, references: Sequence[Mapping[str, object]], allowed_imports: Sequence[str]
 ) -> Messages:
@@ -104,12 +147,11 @@ def proposer_messages(
         f"{_rules(allowed_imports)}\n\n"
         f"{shown}"
         f"Your task must be new and different from the existing ones, {_GOALS[task_type]}.\n\n"
-        "Answer in exactly this format:\n"
-        "<think> short plan </think>\n"
-        "<answer>\n"
-        f"{_fence('python', _FORMAT_PROGRAM)}\n"
-        f"{_fence('input', _FORMAT_INPUT)}\n"
-        "</answer>"
+        "Answer in this format:\n"
+        + _answer_format(
+            ("python", "def f(<arguments>):\n    <your code>"),
+            ("input", "<the arguments of f>"),
+        )
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -141,14 +183,13 @@ def induction_proposer_messages(
         "that someone who sees the outputs can work out what f does. Inputs are the "
         "argument list of f with plain values only. Then write a short ```message that "
         "hints at what f does without showing its code.\n\n"
-        "Answer in exactly this format (with your own inputs):\n"
-        "<think> short plan </think>\n"
-        "<answer>\n"
-        f"{_fence('input', '[1, 2, 3, 4]')}\n"
-        f"{_fence('input', '[5, 6]')}\n"
-        "...\n"
-        f"{_fence('message', 'Adds up the squares of the even numbers in the list.')}\n"
-        "</answer>"
+        "Answer in this format:\n"
+        + _answer_format(
+            ("input", "<first input>"),
+            ("input", "<second input>"),
+            ("input", "<... one block per input>"),
+            ("message", "<what f does>"),
+        )
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -159,10 +200,8 @@ def deduction_solver_messages(program: str, input: str) -> Messages:
         "Predict the exact value returned by f for the given input.\n"
         f"{_fence('python', program)}\n"
         f"{_fence('input', input)}\n\n"
-        "Think step by step, then give the returned value as a Python literal. Format "
-        "example (for a different program):\n"
-        "<think> 2*2 + 4*4 = 20 </think>\n"
-        f"<answer>\n{_fence('output', _FORMAT_OUTPUT)}\n</answer>"
+        "Give the returned value as a Python literal, in this format:\n"
+        + _answer_format(("output", "<the returned value>"))
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -173,10 +212,8 @@ def abduction_solver_messages(program: str, output: str) -> Messages:
         "Find an input for which f returns the given output.\n"
         f"{_fence('python', program)}\n"
         f"{_fence('output', output)}\n\n"
-        "Think step by step, then give the argument list of f with plain values. Format "
-        "example (for a different program):\n"
-        "<think> the even numbers 2 and 4 give 4 + 16 = 20 </think>\n"
-        f"<answer>\n{_fence('input', _FORMAT_INPUT)}\n</answer>"
+        "Give the arguments of f as plain values, in this format:\n"
+        + _answer_format(("input", "<the arguments of f>"))
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -193,9 +230,7 @@ def induction_solver_messages(pairs: Sequence[tuple[str, str]], message: str) ->
         "inputs).\n"
         f"{shown}\n"
         f"Hint: {message}\n\n"
-        "Think step by step, then write the program. Format example (for different "
-        "examples):\n"
-        "<think> it sums the squares of the even numbers </think>\n"
-        f"<answer>\n{_fence('python', _FORMAT_PROGRAM)}\n</answer>"
+        "Write the program in this format:\n"
+        + _answer_format(("python", "def f(<arguments>):\n    <your code>"))
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
