@@ -1,10 +1,12 @@
 """Chat prompts for the code environment's proposer and solver roles.
 
 Why they look like this: a 135M model writes a runnable ``def f`` plus an input in only
-a few samples out of twenty, so every prompt is short, concrete, and ends with one
-complete worked example of the exact answer format (R1-style ``<think>`` then
-``<answer>`` with fenced blocks). The worked examples are written for this project; no
-benchmark (CruxEval) program appears here or anywhere on the training path.
+a few samples out of twenty, so every prompt is short, concrete, and ends with the exact
+answer format (R1-style ``<think>`` then ``<answer>`` with fenced blocks) as a skeleton
+with ``<placeholders>``, not a worked example: the model copies the last example it
+sees, and a copied placeholder is a format error rather than a copied answer. Prefill
+styles (:func:`prefill_for`) can open the answer fence for it. No benchmark (CruxEval)
+program appears here or anywhere on the training path.
 
 The functions return chat messages only; :mod:`absolutezero_code.env` wraps them in a
 :class:`~absolutezero.protocol.Prompt` with the prefill and context.
