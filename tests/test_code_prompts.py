@@ -81,7 +81,7 @@ def test_copied_skeletons_are_format_errors(env):
 def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_example(env, task_type):
     prompt = env.proposer_prompt(task_type, REFS, np.random.default_rng(0))
     text = user_text(prompt)
-    assert prompt.prefill == "<think>"
+    assert prompt.prefill == "<answer>\n```python\n"  # default style "answer" opens the program fence
     for ref in REFS[:3]:
         assert ref.payload["program"] in text
     assert REFS[3].payload["program"] not in text  # display limit is 3 by default

@@ -333,8 +333,9 @@ def test_harness_figures_and_records(code_env, tmp_path: Path, capsys) -> None:
     first, second, third = result.records
     assert first.greedy_correct is True and first.sampled_correct == 2
     assert second.decoding == ["greedy"] + ["sampled"] * 4 and second.correct == [False, True, False, False, False]
-    assert third.verdicts[0]["format_ok"] is False and third.verdicts[0]["reason"] == "no <answer> block"
-    assert third.responses[0] == "<think>no answer here"  # prefill + completion is what was scored
+    assert third.verdicts[0]["format_ok"] is False and third.verdicts[0]["reason"]
+    assert third.prefill  # the environment's default prefill opens the answer
+    assert third.responses[0] == third.prefill + "no answer here"  # prefill + completion is what was scored
     assert "```input\n1, 2\n```" in third.prompt and third.messages[-1]["role"] == "user"
     metrics = result.metrics()
     assert metrics["cruxeval-o/pass@1"] == pytest.approx(1 / 3)
