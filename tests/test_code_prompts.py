@@ -81,7 +81,7 @@ def test_copied_skeletons_are_format_errors(env):
 def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_example(env, task_type):
     prompt = env.proposer_prompt(task_type, REFS, np.random.default_rng(0))
     text = user_text(prompt)
-    assert prompt.prefill == "<answer>\n```python\n"  # default style "answer" opens the program fence
+    assert prompt.prefill == "<answer>\n```input\n"  # default style "answer" opens the input fence first
     for ref in REFS[:3]:
         assert ref.payload["program"] in text
     assert REFS[3].payload["program"] not in text  # display limit is 3 by default
@@ -89,7 +89,7 @@ def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_exa
     json.dumps(dict(prompt.context))
     assert prompt.context["references"] == [[r.payload["program"], r.payload["input"]] for r in REFS[:3]]
     skeleton = format_example(text)
-    program, input = parse_proposal(filled(skeleton, "plan", "x", "return x", "[1, 2]"), 2000, 500)
+    program, input = parse_proposal(filled(skeleton, "plan", "[1, 2]", "x", "return x"), 2000, 500)
     assert program == "def f(x):\n    return x" and input == "[1, 2]"
 
 
@@ -171,8 +171,8 @@ def test_prompts_are_short(env):
 
 # (role, task_type) -> a completion a model might write after the "answer" prefill.
 ANSWER_COMPLETIONS = {
-    ("propose", "deduction"): "def f(x):\n    return x * 2\n```\n```input\n21\n```\n</answer>",
-    ("propose", "abduction"): "def f(x):\n    return x * 2\n```\n```input\nf(21)\n```\n</answer>",
+    ("propose", "deduction"): "21\n```\n```python\ndef f(x):\n    return x * 2\n```\n</answer>",
+    ("propose", "abduction"): "f(21)\n```\n```python\ndef f(x):\n    return x * 2\n```\n</answer>",
     ("solve", "deduction"): "'QUIET'\n```\n</answer>",
     ("solve", "abduction"): "'quiet'\n```",  # stopped before </answer>
     ("solve", "induction"): "def f(s):\n    return s.upper()\n```\n</answer>",
@@ -195,9 +195,9 @@ def test_answer_prefill_opens_the_roles_fence_and_parses_with_the_completion():
         }
     assert prompts["solve", "deduction"].prefill == "<answer>\n```output\n"
     assert prompts["solve", "abduction"].prefill == "<answer>\n```input\n"
-    assert prompts["propose", "induction"].prefill == "<answer>\n```input\n"
-    for key in [("propose", "deduction"), ("propose", "abduction"), ("solve", "induction")]:
-        assert prompts[key].prefill == "<answer>\n```python\n"
+    for key in [("propose", "deduction"), ("propose", "abduction"), ("propose", "induction")]:
+        assert prompts[key].prefill == "<answer>\n```input\n"
+    assert prompts["solve", "induction"].prefill == "<answer>\n```python\n"
     full = {key: prompts[key].prefill + text for key, text in ANSWER_COMPLETIONS.items()}
     assert parse_proposal(full["propose", "deduction"], 2000, 500)[1] == "21"
     assert parse_proposal(full["propose", "abduction"], 2000, 500)[1] == "21"

@@ -50,8 +50,10 @@ DEFAULT_ALLOWED_IMPORTS: tuple[str, ...] = (
 PREFILL_STYLES: dict[str, dict[tuple[str, str], str]] = {
     "think": {},
     "answer": {
-        ("propose", "deduction"): "<answer>\n```python\n",
-        ("propose", "abduction"): "<answer>\n```python\n",
+        # Input first: after closing the program fence the 135M model almost never opens
+        # an input fence (7 of 8 "no ```input block"); opened first, the program follows.
+        ("propose", "deduction"): "<answer>\n```input\n",
+        ("propose", "abduction"): "<answer>\n```input\n",
         ("propose", "induction"): "<answer>\n```input\n",
         ("solve", "deduction"): "<answer>\n```output\n",
         ("solve", "abduction"): "<answer>\n```input\n",
@@ -151,8 +153,8 @@ def proposer_messages(
         f"Your task must be new and different from the existing ones, {_GOALS[task_type]}.\n\n"
         "Answer in this format:\n"
         + _answer_format(
-            ("python", "def f(<arguments>):\n    <your code>"),
             ("input", "<the arguments of f>"),
+            ("python", "def f(<arguments>):\n    <your code>"),
         )
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
