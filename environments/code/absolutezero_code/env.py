@@ -123,12 +123,10 @@ class CodeEnvironment(Environment):
     ) -> None:
         if not isinstance(executor, str) or not executor:
             raise TypeError(f"executor must be the name of an executor factory, got {executor!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 16:
-            raise ValueError(f"memory_mb must be an integer >= 16, got {memory_mb!r}")
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+        # The executor starts lazily; check its options now so a bad one fails here.
+        from absolutezero_code.executor.pool import check_options
+
+        check_options(workers, timeout, memory_mb, output_limit)
         self.settings = Settings(
             max_program_chars=max_program_chars,
             max_input_chars=max_input_chars,

@@ -34,7 +34,7 @@ from pathlib import Path
 from .results import RunResult, Status
 from .worker import BOOTSTRAP
 
-__all__ = ["Executor", "SandboxError"]
+__all__ = ["Executor", "SandboxError", "check_options"]
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _STATUS_VALUES = frozenset(status.value for status in Status)
@@ -279,13 +279,7 @@ class Executor:
         memory_mb: int = 512,
         output_limit: int = 1_000_000,
     ) -> None:
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
-        _check_timeout(timeout)
-        if not isinstance(memory_mb, int) or memory_mb < 64:
-            raise ValueError(f"memory_mb must be an integer >= 64, got {memory_mb!r}")
-        if not isinstance(output_limit, int) or output_limit < 1:
-            raise ValueError(f"output_limit must be a positive integer, got {output_limit!r}")
+        check_options(workers, timeout, memory_mb, output_limit)
         self.timeout = float(timeout)
         self.memory_mb = memory_mb
         self.output_limit = output_limit
@@ -451,9 +445,24 @@ def _drain(
         out[start : start + size] = worker.process(kind, items[start : start + size], limits)
 
 
+def check_options(workers: object, timeout: object, memory_mb: object, output_limit: object) -> None:
+    """Raise ValueError naming the first out-of-range :class:`Executor` option.
+
+    Public so that callers which start the executor lazily (the code environment) can
+    reject bad options when they are given rather than at first use.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be a positive integer or None, got {workers!r}")
+    _check_timeout(timeout)
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) or memory_mb < 64:
+        raise ValueError(f"memory_mb must be an integer >= 64, got {memory_mb!r}")
+    if isinstance(output_limit, bool) or not isinstance(output_limit, int) or output_limit < 1:
+        raise ValueError(f"output_limit must be a positive integer, got {output_limit!r}")
+
+
 def _check_timeout(timeout: object) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
-        raise ValueError(f"timeout must be a number of seconds in (0, 3600], got {timeout!r}")
+        raise ValueError(f"timeout must be a positive number of seconds, at most 3600, got {timeout!r}")
 
 
 def _check_jobs(jobs: object) -> list[tuple[str, str]]:
