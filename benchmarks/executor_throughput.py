@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -60,17 +61,24 @@ def _cpu_seconds(pids: list[int]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
-    parser.add_argument("--repeat", type=int, default=3, help="timed passes (best and all are printed)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed passes (all, best and median are printed)")
     parser.add_argument("--workers", type=int, default=None, help="workers per hash-seed group")
     parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument(
+        "--fork-loop", choices=("auto", "native", "python"), default="auto",
+        help="the workers' fork loop (native: the C extension; python: the fallback)",
+    )
     args = parser.parse_args(argv)
     problems = load(args.path)
     jobs = [(problem["code"], problem["input"]) for problem in problems]
     expected = [problem["output"] for problem in problems]
 
     started = time.perf_counter()
-    executor = Executor(workers=args.workers, timeout=args.timeout)
-    print(f"started {2 * executor.workers} workers in {time.perf_counter() - started:.2f} s")
+    executor = Executor(workers=args.workers, timeout=args.timeout, fork_loop=args.fork_loop)
+    print(
+        f"started {2 * executor.workers} workers ({executor.fork_loop} fork loop) "
+        f"in {time.perf_counter() - started:.2f} s"
+    )
     with executor:
         executor.run_many(jobs[:50])  # warm-up
         rates, totals, cpu_ms, splits = [], [], [], []
@@ -96,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             got = result.output if result.ok else f"{result.status.value}: {result.reason}"
             disagreements.append((problem["id"], got, want.output if want.ok else want.reason))
     print(f"programs: {len(jobs)} (2 runs each, every run a fresh sandboxed process)")
-    print("validation programs/s: " + ", ".join(f"{rate:.0f}" for rate in rates) + f" (best {max(rates):.0f})")
+    print(
+        "validation programs/s: " + ", ".join(f"{rate:.0f}" for rate in rates)
+        + f" (best {max(rates):.0f}, median {statistics.median(rates):.0f})"
+    )
     print("incl. expected-output canonicalisation programs/s: " + ", ".join(f"{rate:.0f}" for rate in totals) + f" (best {max(totals):.0f})")
     cores = os.cpu_count() or 1
     best_cpu = min(cpu_ms)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import ast
 
 import pytest
@@ -178,3 +180,21 @@ def test_closed_executor_refuses_work():
     instance.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         instance.run_many([(IDENTITY, "1")])
+
+
+def test_workers_are_pinned_round_robin_over_the_allowed_cpus():
+    allowed = sorted(os.sched_getaffinity(0))
+    with Executor(workers=2, pin_workers=True) as executor:
+        pinned = [sorted(os.sched_getaffinity(pid)) for pid in executor.worker_pids()]
+    assert pinned == [[allowed[index % len(allowed)]] for index in range(4)]
+
+
+def test_unpinned_workers_keep_every_allowed_cpu():
+    allowed = sorted(os.sched_getaffinity(0))
+    with Executor(workers=1, pin_workers=False) as executor:
+        assert all(sorted(os.sched_getaffinity(pid)) == allowed for pid in executor.worker_pids())
+
+
+def test_the_default_is_one_worker_per_core_in_all():
+    with Executor() as executor:
+        assert 2 * executor.workers == max(2, (os.cpu_count() or 1) // 2 * 2)

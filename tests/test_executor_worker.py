@@ -55,3 +55,23 @@ def test_the_trainer_rejects_malformed_reply_lines(line):
 def test_the_trainer_accepts_well_formed_reply_lines():
     assert pool._decode(b'["ok", "[1, 2]", ""]') == ["ok", "[1, 2]", ""]
     assert pool._decode(b'["timeout", null, "exceeded"]') == ["timeout", None, "exceeded"]
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        ["ok", "'a\\nb'\udcff \u00e9", ""],
+        ["error", None, 'ValueError: "quoted"\n\ttab \udcff'],
+        ["nondeterministic", None, ""],
+        ["ok", "", ""],
+    ],
+)
+def test_a_child_result_becomes_the_same_json_line_in_the_worker(result):
+    line = worker._result_line_of(worker._child_result(result))
+    assert line == worker._encode(result)
+    assert b"\n" not in line
+
+
+@pytest.mark.parametrize("data", [b"9oops", b"x", b"0\xff\xfe"])
+def test_garbled_child_results_become_malformed_results(data):
+    assert json.loads(worker._result_line_of(data)) == worker._malformed()

@@ -70,7 +70,7 @@ class CodeEnvironment(Environment):
     All options are keyword-only (they come from ``env_options`` of the run config):
 
     Args:
-        workers: executor worker processes (None: the executor's default, one per core).
+        workers: executor workers per hash-seed group (None: the executor's default, half the cores).
         timeout: seconds of CPU/wall time per program run.
         memory_mb: address-space limit per program run.
         output_limit: the executor's cap on a run's output repr (characters).

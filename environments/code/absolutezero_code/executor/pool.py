@@ -57,10 +57,11 @@ class _WorkerFailure(Exception):
 class _Worker:
     """One warm worker process and its line-oriented pipe protocol."""
 
-    def __init__(self, seed: int, workdir: str, fork_loop: str) -> None:
+    def __init__(self, seed: int, workdir: str, fork_loop: str, cpu: int) -> None:
         self._seed = seed
         self._workdir = workdir
         self._fork_loop = fork_loop
+        self._cpu = cpu
         #: The fork loop the worker announced (``native`` or ``python``).
         self.fork_loop_name = ""
         self._process: subprocess.Popen | None = None
@@ -79,7 +80,7 @@ class _Worker:
         # what -E would have guaranteed), and the worker clears it before any fork.
         self._stderr = tempfile.TemporaryFile(prefix="absolutezero-worker-")
         self._process = subprocess.Popen(
-            [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT, self._fork_loop],
+            [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT, self._fork_loop, str(self._cpu)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -263,7 +264,9 @@ class Executor:
 
     Args:
         workers: workers per hash-seed group (two groups are started); ``None`` means
-            one per CPU core.
+            half the CPU cores (at least one), so there is one worker per core in all:
+            on 2 cores that ran CruxEval ~30% faster than two per group, which only
+            added context switches between workers.
         timeout: wall-clock seconds per run (CPU time is capped at the next whole
             second plus one).
         memory_mb: address-space limit of each run, in MiB.
@@ -273,6 +276,10 @@ class Executor:
             about a third less CPU per run), ``python`` (no compiled code), or
             ``auto`` (native when built). Isolation is the same; :attr:`fork_loop`
             says which one runs.
+        pin_workers: pin each worker (and its job processes) to one of this process's
+            CPUs, round robin, so that a job runs on the CPU where its worker's memory
+            is cache-hot (about a third less CPU per run). Turn off when the workers
+            share the machine with other heavy work that the scheduler should balance.
 
     Raises:
         ValueError: an argument is out of range, or ``fork_loop="native"`` without the
@@ -291,6 +298,7 @@ class Executor:
         output_limit: int = 1_000_000,
         *,
         fork_loop: str = "auto",
+        pin_workers: bool = True,
     ) -> None:
         check_options(workers, timeout, memory_mb, output_limit)
         if fork_loop not in FORK_LOOPS:
@@ -304,12 +312,14 @@ class Executor:
         self.timeout = float(timeout)
         self.memory_mb = memory_mb
         self.output_limit = output_limit
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self.workers = workers if workers is not None else max(1, (os.cpu_count() or 1) // 2)
         first = secrets.randbelow(2**32 - 1) + 1
         second = first % (2**32 - 1) + 1  # a different non-zero seed
         self._workdir = tempfile.mkdtemp(prefix="absolutezero-sandbox-")
+        cpus = _worker_cpus(2 * self.workers) if pin_workers else [-1] * (2 * self.workers)
         self._groups = [
-            [_Worker(seed, self._workdir, fork_loop) for _ in range(self.workers)] for seed in (first, second)
+            [_Worker(seed, self._workdir, fork_loop, cpus.pop(0)) for _ in range(self.workers)]
+            for seed in (first, second)
         ]
         self._threads = ThreadPoolExecutor(
             max_workers=2 * self.workers, thread_name_prefix="absolutezero-sandbox"
@@ -454,6 +464,17 @@ class Executor:
         with self._lock:
             (outputs,) = self._dispatch("literal", [items], self._limits(None))
         return [_to_result(raw) for raw in outputs]
+
+
+def _worker_cpus(count: int) -> list[int]:
+    """CPUs for ``count`` workers (group 0 first): round robin over the CPUs this
+    process may use, so every CPU gets an equal share of workers; all ``-1`` (no
+    pinning) where affinity is not available."""
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return [-1] * count
+    return [available[index % len(available)] for index in range(count)]
 
 
 def _drain(
