@@ -166,3 +166,44 @@ def test_both_loops_give_the_executor_the_same_results():
 def test_an_unknown_fork_loop_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="fork_loop must be one of auto, native, python"):
         Executor(workers=1, fork_loop="c")
+
+
+_SHARE = r'''
+import json, os, sys
+from absolutezero_code.executor import _forkjobs
+def code_maps():
+    return sorted(line.split()[1] for line in open("/proc/self/maps")
+                  if "libpython" in line or "/libc.so" in line)
+before = code_maps()
+changed = _forkjobs.share_code_pages(("libpython", "/libc.so", os.path.realpath(sys.executable)))
+after = code_maps()
+pid = os.fork()
+if pid == 0:
+    os._exit(sum(range(10)) == 45 and 7)  # the child runs interpreter code fine
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"changed": changed, "before": before, "after": after, "child": os.WEXITSTATUS(status)}))
+'''
+
+
+@pytest.mark.skipif(not native_available(), reason="the _forkjobs extension is not built")
+def test_sharing_code_pages_keeps_code_read_only_and_children_working():
+    completed = subprocess.run(
+        [sys.executable, "-c", _SHARE], capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": _PACKAGE_ROOT},
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["changed"] >= 1  # libc at least; libpython where it is shared
+    assert report["after"] == report["before"]  # same mappings, same permissions
+    assert all("w" not in perms for perms in report["after"] if "x" in perms)
+    assert report["child"] == 7
+
+
+@pytest.mark.skipif(not native_available(), reason="the _forkjobs extension is not built")
+def test_sharing_code_pages_wants_a_tuple_of_names():
+    from absolutezero_code.executor import _forkjobs
+
+    with pytest.raises(TypeError, match="tuple of str"):
+        _forkjobs.share_code_pages(["libpython"])
+    with pytest.raises(TypeError, match="tuple of str"):
+        _forkjobs.share_code_pages(("libpython", 3))
