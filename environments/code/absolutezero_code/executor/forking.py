@@ -19,7 +19,6 @@ module runs in the worker, see :data:`.worker.BOOTSTRAP`).
 from __future__ import annotations
 
 import os
-import select
 import signal
 import sys
 import time
@@ -145,7 +144,10 @@ class PythonForkLoop(ForkLoop):
     name = "python"
 
     def __init__(self) -> None:
+        import select  # here, not at the top: the native loop's workers do without it
+
         self._poller = select.poll()
+        self._pollin = select.POLLIN
 
     def run(self, jobs, start, child, plan, timeout, cap, budget):  # noqa: D102 - see ForkLoop
         # The hot loop: after each fork every page the worker writes costs a page fault
@@ -190,7 +192,7 @@ class PythonForkLoop(ForkLoop):
         chunks: list[bytes] = []
         size = 0
         killed = None
-        poller.register(read_fd, select.POLLIN)
+        poller.register(read_fd, self._pollin)
         try:
             while True:
                 remaining = deadline - time.monotonic()

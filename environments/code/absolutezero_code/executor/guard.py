@@ -213,15 +213,20 @@ def _private_copy_module() -> types.ModuleType:
     return module
 
 
-def build_shims() -> dict[str, types.ModuleType]:
-    """Import every allowed module and build its shim.
+def build_shims(modules: frozenset[str] = ALLOWED_MODULES) -> dict[str, types.ModuleType]:
+    """Import every module of ``modules`` (allowed modules) and build its shim.
 
     Returns:
         Mapping from dotted module name to shim; a parent shim exposes allowed
-        submodules as attributes (``collections.abc``).
+        submodules as attributes (``collections.abc``). A module left out cannot be
+        imported by a program (``ImportError``).
     """
-    real = {name: importlib.import_module(name) for name in sorted(ALLOWED_MODULES)}
-    real["copy"] = _private_copy_module()
+    unknown = set(modules) - ALLOWED_MODULES
+    if unknown:
+        raise ValueError(f"not allowed modules: {sorted(unknown)}")
+    real = {name: importlib.import_module(name) for name in sorted(modules)}
+    if "copy" in real:
+        real["copy"] = _private_copy_module()
     shims = {name: _shim(name, module) for name, module in real.items()}
     for name, shim in shims.items():
         parent, _, child = name.rpartition(".")

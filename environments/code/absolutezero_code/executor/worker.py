@@ -69,9 +69,12 @@ def _import_random():
     return random
 
 
-_import_random()  # before ``statistics`` (an allowed module) imports it
+__all__ = ["BOOTSTRAP", "FORK_LOOPS", "TIERS", "main"]
 
-__all__ = ["BOOTSTRAP", "FORK_LOOPS", "main"]
+#: Sandbox tiers. ``light`` loads every allowed module but :data:`.policy.HEAVY_MODULES`
+#: (cheaper forks) and answers a program that imports one of those with a ``defer``
+#: result, which the trainer side sends on to a ``full`` worker (every module).
+TIERS = ("light", "full")
 
 #: ``native``: the C loop of :mod:`._forkjobs` (fewer page faults per fork, see there);
 #: ``python``: :func:`_run_jobs_python`; ``auto``: native when it is built.
@@ -81,7 +84,7 @@ FORK_LOOPS = ("auto", "native", "python")
 #: files (which may import heavy trainer-side code). argv[1] is the directory that
 #: contains the ``absolutezero_code`` package, argv[2] the fork loop to use
 #: (:data:`FORK_LOOPS`), argv[3] the CPU to pin the worker (and its children) to, or
-#: ``-1`` for none.
+#: ``-1`` for none, argv[4] the tier (:data:`TIERS`).
 BOOTSTRAP = (
     "import sys, types\n"
     "root = sys.argv[1]\n"
@@ -91,7 +94,7 @@ BOOTSTRAP = (
     "    module.__path__ = [path]\n"
     "    sys.modules[name] = module\n"
     "from absolutezero_code.executor.worker import main\n"
-    "main(sys.argv[2], int(sys.argv[3]))\n"
+    "main(sys.argv[2], int(sys.argv[3]), sys.argv[4])\n"
 )
 
 #: Statuses in the order of their one-digit codes in a child's result (see
@@ -110,11 +113,19 @@ _FLUSH_SECONDS = 0.05
 class _Sandbox:
     """Everything prepared once in the worker and inherited by each forked child."""
 
-    def __init__(self, fork_loop: str = "auto") -> None:
+    def __init__(self, fork_loop: str = "auto", tier: str = "full") -> None:
+        if tier not in TIERS:
+            raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
         self.fork_loop = forking.make_fork_loop(fork_loop)
+        self.light = tier == "light"
         self.state = guard.GuardState()
         guard.preload_codecs()
-        self.shims = guard.build_shims()
+        if self.light:
+            modules = policy.ALLOWED_MODULES - policy.HEAVY_MODULES
+        else:
+            _import_random()  # before ``statistics`` (a heavy module) imports it
+            modules = policy.ALLOWED_MODULES
+        self.shims = guard.build_shims(modules)
         self.builtins = guard.build_builtins(self.shims, self.state)
         # A random amount of long-lived objects of every small size class (and a
         # random-size malloc block), so the heap layout, and with it every address a
@@ -134,7 +145,7 @@ class _Sandbox:
         _warm_up()
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
-        self.compiled = _CompileCache(64)
+        self.compiled = _CompileCache(64, self.light)
         guard.install_audit_hook(self.state)
 
 
@@ -143,30 +154,39 @@ class _CompileCache:
     many inputs). Only the worker's own parse results are cached; nothing a child did
     can reach it, since children never return anything but result bytes."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, light: bool) -> None:
         self.size = size
+        self.light = light
         self.entries: dict[str, object] = {}
 
     def get(self, program: str) -> object:
         entry = self.entries.get(program)
         if entry is None:
-            entry = _compile(program)
+            entry = _compile(program, self.light)
             if len(self.entries) >= self.size:
                 self.entries.pop(next(iter(self.entries)))
             self.entries[program] = entry
         return entry
 
 
-def _compile(program: str) -> object:
+#: The result of a program the light tier leaves to the full tier.
+_DEFER = ["defer", None, "imports a module only the full sandbox tier loads"]
+
+
+def _compile(program: str, light: bool = False) -> object:
     """Policy-check and compile a program in the worker; nothing of it runs here.
 
     Returns:
-        A code object, or a ``[status, None, reason]`` rejection.
+        A code object, a ``[status, None, reason]`` rejection, or :data:`_DEFER` (a
+        light worker and the program imports a heavy module).
     """
     try:
+        tree, imported = policy.check_program_imports(program)
+        if light and not imported.isdisjoint(policy.HEAVY_MODULES):
+            return _DEFER
         # From the checked tree: what runs is exactly what was checked, and compiling
         # the tree is cheaper here than parsing the text again (~55 vs ~70 us).
-        return compile(policy.check_program(program), "<program>", "exec")
+        return compile(tree, "<program>", "exec")
     except policy.PolicyViolation as error:
         return ["rejected", None, str(error)]
     except SyntaxError as error:
@@ -418,7 +438,7 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
         prepared = []
         for program, text in items:
             code = sandbox.compiled.get(program)
-            if isinstance(code, list):
+            if isinstance(code, list):  # a rejection or _DEFER
                 prepared.append(code)
                 continue
             args = _arguments(text)
@@ -427,7 +447,8 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
         for index, entry in enumerate(prepared):  # a (code, args) job or a result list
             if not isinstance(entry, tuple):
                 _run_jobs(sandbox, prepared[start:index], limits, replies)
-                replies.add(_result_line(entry))
+                # _DEFER is the worker's own verdict, not a child's: no status check.
+                replies.add(_encode(_DEFER) if entry is _DEFER else _result_line(entry))
                 start = index + 1
         _run_jobs(sandbox, prepared[start:], limits, replies)
         replies.flush()
@@ -458,7 +479,7 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-def main(fork_loop: str = "auto", cpu: int = -1) -> None:
+def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full") -> None:
     """Serve requests on stdin until EOF. Only ever run in a dedicated process.
 
     ``cpu >= 0`` pins the worker, and so every child it forks, to that CPU: a child
@@ -466,19 +487,20 @@ def main(fork_loop: str = "auto", cpu: int = -1) -> None:
     TLB flushes stay local instead of interrupting other CPUs (about a third less CPU
     per run on a 2-core VM). Pinning is best effort (a CPU set may forbid it).
 
-    Announces ``ready <fork loop name>`` (see :data:`FORK_LOOPS`) once set up.
+    Announces ``ready <fork loop name> <tier>`` (see :data:`FORK_LOOPS`,
+    :data:`TIERS`) once set up.
     """
     if cpu >= 0:
         try:
             os.sched_setaffinity(0, {cpu})
         except (OSError, AttributeError):
             pass
-    sandbox = _Sandbox(fork_loop)
+    sandbox = _Sandbox(fork_loop, tier)
     os.environ.clear()
     gc.collect()
     gc.freeze()
     stdin = sys.stdin.buffer
-    os.write(1, b"ready " + sandbox.fork_loop.name.encode() + b"\n")
+    os.write(1, f"ready {sandbox.fork_loop.name} {tier}\n".encode())
     while True:
         line = stdin.readline()
         if not line:
