@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         f"in {time.perf_counter() - started:.2f} s"
     )
     with executor:
-        executor.run_many(jobs[:50])  # warm-up
+        executor.run_many(jobs)  # warm-up (also starts the full-tier workers some jobs need)
         rates, totals, cpu_ms, splits = [], [], [], []
         for _ in range(max(1, args.repeat)):
             pids = executor.worker_pids()

@@ -86,3 +86,23 @@ def test_single_runs_are_deferred_too():
         (result,) = executor.run_many(
             [("from typing import Dict\ndef f():\n    return 2", "")], determinism_runs=1)
     assert result.status is Status.OK and result.output == "2"
+
+
+_CODEC = "def f(s, e):\n    try:\n        return s.encode(e)\n    except LookupError:\n        return 'unknown'"
+
+
+def test_a_light_run_needing_a_full_tier_codec_is_rerun_by_the_full_tier():
+    jobs = [(_CODEC, "'ab', 'shift_jis'"), (_CODEC, "'ab', 'cp037'"), (_CODEC, "'ab', 'cp1252'")]
+    with Executor(workers=1) as tiered, Executor(workers=1, module_tiers=False) as full:
+        before = len(tiered.worker_pids())
+        (light_codec,) = tiered.run_many(jobs[2:])
+        assert len(tiered.worker_pids()) == before  # a preloaded light codec: no deferral
+        results = tiered.run_many(jobs)
+        assert len(tiered.worker_pids()) == 2 * before  # the others went to full workers
+        assert results == full.run_many(jobs)
+    assert [result.output for result in results] == ["b'ab'", "'unknown'", "b'ab'"]
+    assert light_codec.output == "b'ab'"
+
+
+def test_the_light_tier_preloads_no_full_tier_codec():
+    assert guard.FULL_TIER_CODECS < set(guard.PRELOADED_CODECS)

@@ -98,9 +98,12 @@ BOOTSTRAP = (
 )
 
 #: Statuses in the order of their one-digit codes in a child's result (see
-#: :func:`_child_result`).
-_STATUS_ORDER = ("ok", "error", "timeout", "memory", "output_limit", "rejected", "nondeterministic")
-_STATUSES = frozenset(_STATUS_ORDER)
+#: :func:`_child_result`); ``defer`` (last) only from light-tier children.
+_STATUS_ORDER = (
+    "ok", "error", "timeout", "memory", "output_limit", "rejected", "nondeterministic", "defer",
+)
+#: The statuses a result may have (``defer`` is internal, see :data:`_DEFER`).
+_STATUSES = frozenset(_STATUS_ORDER) - {"defer"}
 _STATUS_DIGIT = {status: str(number).encode() for number, status in enumerate(_STATUS_ORDER)}
 _REASON_CHARS = 300
 # Extra bytes a child may send on top of the output limit (JSON escaping, reason).
@@ -118,8 +121,8 @@ class _Sandbox:
             raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
         self.fork_loop = forking.make_fork_loop(fork_loop)
         self.light = tier == "light"
-        self.state = guard.GuardState()
-        guard.preload_codecs()
+        self.state = guard.GuardState(defer_codec_imports=self.light)
+        guard.preload_codecs(full=not self.light)
         if self.light:
             modules = policy.ALLOWED_MODULES - policy.HEAVY_MODULES
         else:
@@ -311,7 +314,9 @@ def _run_program(sandbox: _Sandbox, code: object, args: tuple, limits: dict) -> 
     except BaseException as error:  # noqa: BLE001 - everything a program can raise
         result = ["error", None, _text(error)]
     # A violation or print overflow the program caught and swallowed still counts.
-    if state.violation is not None:
+    if state.deferred:  # the full tier decides (it has the codec the program wanted)
+        result = ["defer", None, "uses a codec only the full sandbox tier loads"]
+    elif state.violation is not None:
         result = ["rejected", None, state.violation]
     elif state.print_overflow:
         result = ["output_limit", None, f"printed more than {limits['output_limit']} characters"]
