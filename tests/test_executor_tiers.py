@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from absolutezero_code.executor import Executor, Status, guard, policy, worker
+from absolutezero_code.executor import Executor, Status, guard, policy, prepare
 
 HEAVY = sorted(policy.HEAVY_MODULES)
 
@@ -43,10 +43,11 @@ def test_heavy_modules_are_allowed_modules():
 
 
 @pytest.mark.parametrize("module", HEAVY)
-def test_the_light_tier_defers_programs_importing_a_heavy_module(module):
+def test_programs_importing_a_heavy_module_need_the_full_tier(module):
     program = f"def f():\n    import {module}\n    return 1"
-    assert worker._compile(program, light=True) is worker._DEFER
-    assert not isinstance(worker._compile(program, light=False), list)  # full: compiles
+    code, needs_full = prepare.compile_program(program)
+    assert needs_full and not isinstance(code, list)  # compiles; only the full tier runs it
+    assert prepare.compile_program("import math\ndef f():\n    return 1")[1] is False
 
 
 def test_the_light_tier_builds_no_shim_for_heavy_modules():

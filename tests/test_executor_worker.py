@@ -9,7 +9,7 @@ import resource
 
 import pytest
 
-from absolutezero_code.executor import guard, pool, worker
+from absolutezero_code.executor import channel, guard, worker
 
 
 def test_apply_limits_matches_the_plan():
@@ -48,13 +48,13 @@ def test_result_lines_are_the_json_of_the_result_on_one_line(result):
     ],
 )
 def test_the_trainer_rejects_malformed_reply_lines(line):
-    with pytest.raises(pool._WorkerFailure):
-        pool._decode(line)
+    with pytest.raises(channel._WorkerFailure):
+        channel._decode(line)
 
 
 def test_the_trainer_accepts_well_formed_reply_lines():
-    assert pool._decode(b'["ok", "[1, 2]", ""]') == ["ok", "[1, 2]", ""]
-    assert pool._decode(b'["timeout", null, "exceeded"]') == ["timeout", None, "exceeded"]
+    assert channel._decode(b'["ok", "[1, 2]", ""]') == ["ok", "[1, 2]", ""]
+    assert channel._decode(b'["timeout", null, "exceeded"]') == ["timeout", None, "exceeded"]
 
 
 @pytest.mark.parametrize(

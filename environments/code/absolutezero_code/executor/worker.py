@@ -45,7 +45,9 @@ import time
 from collections.abc import Callable
 from json.encoder import encode_basestring as _quote  # the C encoder
 
-from . import forking, guard, policy, values
+from . import forking, guard, policy, prepare, values
+from .prepare import DEFER as _DEFER
+from .prepare import error_text as _text
 
 
 def _import_random():
@@ -84,7 +86,8 @@ FORK_LOOPS = ("auto", "native", "python")
 #: files (which may import heavy trainer-side code). argv[1] is the directory that
 #: contains the ``absolutezero_code`` package, argv[2] the fork loop to use
 #: (:data:`FORK_LOOPS`), argv[3] the CPU to pin the worker (and its children) to, or
-#: ``-1`` for none, argv[4] the tier (:data:`TIERS`).
+#: ``-1`` for none, argv[4] the tier (:data:`TIERS`), argv[5] the hex key that seals
+#: prepared jobs (see :mod:`.prepare`), empty when sealing is off.
 BOOTSTRAP = (
     "import sys, types\n"
     "root = sys.argv[1]\n"
@@ -94,7 +97,7 @@ BOOTSTRAP = (
     "    module.__path__ = [path]\n"
     "    sys.modules[name] = module\n"
     "from absolutezero_code.executor.worker import main\n"
-    "main(sys.argv[2], int(sys.argv[3]), sys.argv[4])\n"
+    "main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])\n"
 )
 
 #: Statuses in the order of their one-digit codes in a child's result (see
@@ -105,7 +108,6 @@ _STATUS_ORDER = (
 #: The statuses a result may have (``defer`` is internal, see :data:`_DEFER`).
 _STATUSES = frozenset(_STATUS_ORDER) - {"defer"}
 _STATUS_DIGIT = {status: str(number).encode() for number, status in enumerate(_STATUS_ORDER)}
-_REASON_CHARS = 300
 # Extra bytes a child may send on top of the output limit (JSON escaping, reason).
 _RESULT_SLACK = 64 * 1024
 #: The worker writes the results it has so far at least this often (seconds), so a
@@ -148,79 +150,10 @@ class _Sandbox:
         _warm_up()
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
-        self.compiled = _CompileCache(64, self.light)
+        self.compiled = prepare.CompileCache(64)
+        #: The key that seals prepared jobs (set by :func:`main`); None: sealing is off.
+        self.key: bytes | None = None
         guard.install_audit_hook(self.state)
-
-
-class _CompileCache:
-    """Checked-and-compiled programs by source text (abduction runs one program on
-    many inputs). Only the worker's own parse results are cached; nothing a child did
-    can reach it, since children never return anything but result bytes."""
-
-    def __init__(self, size: int, light: bool) -> None:
-        self.size = size
-        self.light = light
-        self.entries: dict[str, object] = {}
-
-    def get(self, program: str) -> object:
-        entry = self.entries.get(program)
-        if entry is None:
-            entry = _compile(program, self.light)
-            if len(self.entries) >= self.size:
-                self.entries.pop(next(iter(self.entries)))
-            self.entries[program] = entry
-        return entry
-
-
-#: The result of a program the light tier leaves to the full tier.
-_DEFER = ["defer", None, "imports a module only the full sandbox tier loads"]
-
-
-def _compile(program: str, light: bool = False) -> object:
-    """Policy-check and compile a program in the worker; nothing of it runs here.
-
-    Returns:
-        A code object, a ``[status, None, reason]`` rejection, or :data:`_DEFER` (a
-        light worker and the program imports a heavy module).
-    """
-    try:
-        tree, imported = policy.check_program_imports(program)
-        if light and not imported.isdisjoint(policy.HEAVY_MODULES):
-            return _DEFER
-        # From the checked tree: what runs is exactly what was checked, and compiling
-        # the tree is cheaper here than parsing the text again (~55 vs ~70 us).
-        return compile(tree, "<program>", "exec")
-    except policy.PolicyViolation as error:
-        return ["rejected", None, str(error)]
-    except SyntaxError as error:
-        return ["rejected", None, f"syntax error: {error.msg} (line {error.lineno})"]
-    except (ValueError, MemoryError, RecursionError) as error:
-        return ["rejected", None, f"the program does not compile: {_text(error)}"]
-
-
-def _arguments(text: str) -> object:
-    """The argument tuple of an input text, or an ``error`` result list."""
-    try:
-        args = values.parse_arguments(text)
-        values.canonical_repr(args)
-        return args
-    except (values.InvalidLiteral, values.UnsupportedValue, values.OutputTooLarge) as error:
-        return ["error", None, f"invalid input: {error}"]
-    except (MemoryError, RecursionError) as error:
-        return ["error", None, f"invalid input: {_text(error)}"]
-
-
-def _text(error: BaseException) -> str:
-    """``Type: message`` of an exception, shortened; never raises."""
-    try:
-        message = str(error)
-    except BaseException:  # noqa: BLE001 - a user __str__ may raise anything
-        message = "<unprintable message>"
-    name = type(error).__name__
-    text = f"{name}: {message}" if message else name
-    if len(text) > _REASON_CHARS:
-        text = text[: _REASON_CHARS - 3] + "..."
-    return text
 
 
 def _warm_up() -> None:
@@ -427,6 +360,43 @@ def _result_line(result: object) -> bytes:
     return _encode(result) if _valid_result(result) else _encode(_malformed())
 
 
+def _job(sandbox: _Sandbox, item: list) -> object:
+    """The ``(code, args)`` job of a ``[program, input]`` item, or its result list."""
+    program, text = item
+    code, needs_full = sandbox.compiled.get(program)
+    if isinstance(code, list):
+        return code
+    if needs_full and sandbox.light:
+        return _DEFER
+    args = prepare.parse_input(text)
+    return args if isinstance(args, list) else (code, args)
+
+
+def _prepared(sandbox: _Sandbox, program: str, text: str) -> list:
+    """The reply to a ``prepare`` item: ``["ok", token, ""]`` or the job's result."""
+    if sandbox.key is None:
+        return ["error", None, "sandbox error: this worker has no sealing key"]
+    code, needs_full = sandbox.compiled.get(program)
+    if isinstance(code, list):
+        return code
+    args = prepare.parse_input(text)
+    if isinstance(args, list):
+        return args
+    try:
+        return ["ok", prepare.seal(sandbox.key, code, args, needs_full), ""]
+    except ValueError as error:
+        return ["error", None, f"invalid input: {_text(error)}"]
+
+
+def _unsealed_job(sandbox: _Sandbox, token: str) -> object:
+    """The ``(code, args)`` job of a ``run_tokens`` item, or its result list."""
+    job = None if sandbox.key is None else prepare.unseal(sandbox.key, token)
+    if job is None:
+        return ["error", None, "sandbox error: a prepared job failed its integrity check"]
+    code, args, needs_full = job
+    return _DEFER if needs_full and sandbox.light else (code, args)
+
+
 def _handle(sandbox: _Sandbox, request: dict) -> None:
     kind = request["kind"]
     items = request["items"]
@@ -437,25 +407,23 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
     }
     limits["plan"] = guard.limit_plan(limits["memory_mb"], limits["timeout"])
     replies = _Replies()
-    if kind == "run":
-        # Check, compile and parse the whole batch before the first fork: every page
-        # the worker writes after a fork costs a page fault.
-        prepared = []
+    if kind == "prepare":
         for program, text in items:
-            code = sandbox.compiled.get(program)
-            if isinstance(code, list):  # a rejection or _DEFER
-                prepared.append(code)
-                continue
-            args = _arguments(text)
-            prepared.append(args if isinstance(args, list) else (code, args))
+            replies.add(_encode(_prepared(sandbox, program, text)))
+        replies.flush()
+        return
+    if kind in ("run", "run_tokens"):
+        # Check, compile and parse (or unseal) the whole batch before the first fork:
+        # every page the worker writes after a fork costs a page fault.
+        jobs = [_job(sandbox, item) if kind == "run" else _unsealed_job(sandbox, item) for item in items]
         start = 0
-        for index, entry in enumerate(prepared):  # a (code, args) job or a result list
+        for index, entry in enumerate(jobs):  # a (code, args) job or a result list
             if not isinstance(entry, tuple):
-                _run_jobs(sandbox, prepared[start:index], limits, replies)
+                _run_jobs(sandbox, jobs[start:index], limits, replies)
                 # _DEFER is the worker's own verdict, not a child's: no status check.
                 replies.add(_encode(_DEFER) if entry is _DEFER else _result_line(entry))
                 start = index + 1
-        _run_jobs(sandbox, prepared[start:], limits, replies)
+        _run_jobs(sandbox, jobs[start:], limits, replies)
         replies.flush()
         return
     batch = _run_literals(sandbox, items, limits)
@@ -484,7 +452,7 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full") -> None:
+def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = "") -> None:
     """Serve requests on stdin until EOF. Only ever run in a dedicated process.
 
     ``cpu >= 0`` pins the worker, and so every child it forks, to that CPU: a child
@@ -501,6 +469,7 @@ def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full") -> None:
         except (OSError, AttributeError):
             pass
     sandbox = _Sandbox(fork_loop, tier)
+    sandbox.key = bytes.fromhex(key) if key else None
     os.environ.clear()
     gc.collect()
     gc.freeze()
