@@ -5,14 +5,17 @@ each (program, input) runs twice in fresh sandboxed processes from the two hash-
 worker groups (determinism check), and the canonical output is compared with the
 canonical form of the dataset's output (parsed in the sandbox too). Prints
 programs/s (validation only, and including the canonicalisation of the expected
-outputs), the agreement count and every disagreement.
+outputs), the agreement count and every disagreement. One untimed pass warms the
+executor up (and starts the full-tier workers that a few programs need); then every
+timed pass is printed with the best and the median, since a shared VM's speed varies
+from pass to pass.
 
 CruxEval is evaluation data: this script only measures, it feeds nothing into training.
 
 Usage::
 
     python benchmarks/executor_throughput.py [path/to/cruxeval.jsonl] [--repeat N]
-        [--workers N] [--timeout S]
+        [--workers N] [--timeout S] [--fork-loop auto|native|python]
 """
 
 from __future__ import annotations

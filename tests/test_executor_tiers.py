@@ -107,3 +107,17 @@ def test_a_light_run_needing_a_full_tier_codec_is_rerun_by_the_full_tier():
 
 def test_the_light_tier_preloads_no_full_tier_codec():
     assert guard.FULL_TIER_CODECS < set(guard.PRELOADED_CODECS)
+
+
+def test_closing_stops_the_full_workers_too():
+    executor = Executor(workers=1)
+    executor.run_many([("from typing import List\ndef f():\n    return 1", "")])
+    pids = executor.worker_pids()
+    assert len(pids) == 4
+    executor.close()
+    for pid in pids:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue
+        assert state == "Z" or state == "X"  # gone (a zombie until its parent reaps it)
