@@ -7,13 +7,16 @@ stdlib-only modules. Start-up imports the allowed modules, builds their shims, i
 the audit hook, clears ``os.environ``, moves to an empty directory and freezes the GC
 heap so forks are cheap. Then it serves JSON-lines requests on stdin:
 
-``{"kind": "run" | "literal", "items": [...], "timeout": s, "memory_mb": n,
-"output_limit": n}``
+``{"kind": "run" | "prepare" | "run_tokens" | "literal", "items": [...],
+"timeout": s, "memory_mb": n, "output_limit": n}``
 
 and answers with one JSON line ``[status, output, reason]`` per item, in order, on
 stdout. Each ``run`` item ``[program, input]`` runs in a fresh forked child; a
+``prepare`` item is only prepared and comes back sealed (``["ok", token, ""]``, see
+:mod:`.prepare`), and a ``run_tokens`` item (such a token) runs like a ``run`` item; a
 ``literal`` batch is parsed in one child (falling back to one child per item if that
-child fails). The forking itself is :mod:`.forking`'s (a C loop when built). Programs
+child fails). A light-tier worker answers ``defer`` for a job only the full tier can
+run (:data:`TIERS`). The forking itself is :mod:`.forking`'s (a C loop when built). Programs
 are policy-checked and compiled, and inputs parsed as literals, in the worker before
 the fork (pure parsing, nothing runs; rejections cost no process). The child
 owns nothing of the worker's: every descriptor but its result pipe is closed (stdin,
@@ -79,7 +82,7 @@ __all__ = ["BOOTSTRAP", "FORK_LOOPS", "TIERS", "main"]
 TIERS = ("light", "full")
 
 #: ``native``: the C loop of :mod:`._forkjobs` (fewer page faults per fork, see there);
-#: ``python``: :func:`_run_jobs_python`; ``auto``: native when it is built.
+#: ``python``: :class:`.forking.PythonForkLoop`; ``auto``: native when it is built.
 FORK_LOOPS = ("auto", "native", "python")
 
 #: ``python -c`` program that imports this module without the package ``__init__``
