@@ -22,10 +22,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -240,77 +237,6 @@ error:
     return NULL;
 }
 
-PyDoc_STRVAR(share_code_pages_doc,
-"share_code_pages(names) -> int\n"
-"\n"
-"Let fork copy the page-table entries of the executable code of every file mapping\n"
-"whose path contains one of ``names`` (e.g. libpython), instead of each child\n"
-"faulting those pages in again: a child then starts with the code pages its parent\n"
-"has used. Fork only copies the entries of mappings that own private pages, so one\n"
-"page of each such mapping is made private by rewriting its first byte with the same\n"
-"value (write permission is granted for that instant only; the mapping stays\n"
-"read-and-execute). Best effort: a mapping that refuses (W^X policy) is skipped.\n"
-"Call once, single-threaded, before forking. Returns the number of mappings changed.");
-
-static PyObject *
-share_code_pages(PyObject *module, PyObject *names)
-{
-    (void)module;
-    if (!PyTuple_Check(names)) {
-        PyErr_SetString(PyExc_TypeError, "names must be a tuple of str");
-        return NULL;
-    }
-    Py_ssize_t count = PyTuple_GET_SIZE(names);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (!PyUnicode_Check(PyTuple_GET_ITEM(names, i))) {
-            PyErr_SetString(PyExc_TypeError, "names must be a tuple of str");
-            return NULL;
-        }
-    }
-    FILE *maps = fopen("/proc/self/maps", "r");
-    if (maps == NULL)
-        return PyErr_SetFromErrno(PyExc_OSError);
-    enum { MAX_AREAS = 64 };
-    unsigned long starts[MAX_AREAS], ends[MAX_AREAS];
-    int areas = 0;
-    char line[4096];
-    while (areas < MAX_AREAS && fgets(line, sizeof line, maps) != NULL) {
-        unsigned long start, end;
-        char perms[5] = "", path[3072] = "";
-        if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %3071s", &start, &end, perms, path) < 4)
-            continue;
-        if (strcmp(perms, "r-xp") != 0 || path[0] != '/')
-            continue;
-        for (Py_ssize_t i = 0; i < count; i++) {
-            const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(names, i));
-            if (name == NULL) {
-                fclose(maps);
-                return NULL;
-            }
-            if (name[0] != '\0' && strstr(path, name) != NULL) {
-                starts[areas] = start;
-                ends[areas] = end;
-                areas++;
-                break;
-            }
-        }
-    }
-    fclose(maps);
-    int changed = 0;
-    for (int i = 0; i < areas; i++) {
-        void *start = (void *)starts[i];
-        size_t length = ends[i] - starts[i];
-        if (mprotect(start, length, PROT_READ | PROT_WRITE | PROT_EXEC) != 0)
-            continue;
-        volatile unsigned char *first = start;
-        *first = *first;
-        if (mprotect(start, length, PROT_READ | PROT_EXEC) != 0)
-            return PyErr_SetFromErrno(PyExc_OSError); /* cannot leave code writable */
-        changed++;
-    }
-    return PyLong_FromLong(changed);
-}
-
 /* SipHash-2-4 (Aumasson and Bernstein), the reference algorithm. */
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                                       \
@@ -392,7 +318,6 @@ siphash(PyObject *module, PyObject *args)
 static PyMethodDef methods[] = {
     {"siphash", siphash, METH_VARARGS, siphash_doc},
     {"run_jobs", run_jobs, METH_VARARGS, run_jobs_doc},
-    {"share_code_pages", share_code_pages, METH_O, share_code_pages_doc},
     {NULL, NULL, 0, NULL},
 };
 
