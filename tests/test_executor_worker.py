@@ -9,7 +9,7 @@ import resource
 
 import pytest
 
-from absolutezero_code.executor import channel, guard, worker
+from absolutezero_code.executor import channel, child, guard, worker
 
 
 def test_apply_limits_matches_the_plan():
@@ -67,7 +67,7 @@ def test_the_trainer_accepts_well_formed_reply_lines():
     ],
 )
 def test_a_child_result_becomes_the_same_json_line_in_the_worker(result):
-    line = worker._result_line_of(worker._child_result(result))
+    line = worker._result_line_of(child.child_result(result))
     assert line == worker._encode(result)
     assert b"\n" not in line
 

@@ -48,7 +48,8 @@ import time
 from collections.abc import Callable
 from json.encoder import encode_basestring as _quote  # the C encoder
 
-from . import forking, guard, policy, prepare, values
+from . import child, forking, guard, policy, prepare
+from .child import STATUS_ORDER
 from .prepare import DEFER as _DEFER
 from .prepare import error_text as _text
 
@@ -103,14 +104,8 @@ BOOTSTRAP = (
     "main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])\n"
 )
 
-#: Statuses in the order of their one-digit codes in a child's result (see
-#: :func:`_child_result`); ``defer`` (last) only from light-tier children.
-_STATUS_ORDER = (
-    "ok", "error", "timeout", "memory", "output_limit", "rejected", "nondeterministic", "defer",
-)
 #: The statuses a result may have (``defer`` is internal, see :data:`_DEFER`).
-_STATUSES = frozenset(_STATUS_ORDER) - {"defer"}
-_STATUS_DIGIT = {status: str(number).encode() for number, status in enumerate(_STATUS_ORDER)}
+_STATUSES = frozenset(STATUS_ORDER) - {"defer"}
 # Extra bytes a child may send on top of the output limit (JSON escaping, reason).
 _RESULT_SLACK = 64 * 1024
 #: The worker writes the results it has so far at least this often (seconds), so a
@@ -150,31 +145,13 @@ class _Sandbox:
         # Released by a child on MemoryError so that reporting still works; allocated
         # here so children inherit it instead of zero-filling 16 pages each.
         self.reserve: bytearray | None = bytearray(1 << 16)
-        _warm_up()
+        child.warm_up()
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
         self.compiled = prepare.CompileCache(64)
         #: The key that seals prepared jobs (set by :func:`main`); None: sealing is off.
         self.key: bytes | None = None
         guard.install_audit_hook(self.state)
-
-
-def _warm_up() -> None:
-    """Run the pure parts of a child's path a few times in the worker.
-
-    CPython 3.11 rewrites ("quickens") a function's bytecode after a few calls and
-    specialises it as it runs; done here once, children inherit the finished code
-    instead of each writing (and so copying) those pages again.
-    """
-    samples = [None, True, 1, 2.5, "text", b"bytes", [1, "a"], (1,), {"k": [1.5]}, {3, 1}]
-    state = guard.GuardState()  # a throwaway: the sandbox's own state is never armed here
-    plan = guard.limit_plan(512, 1.0)
-    for _ in range(16):
-        for value in samples:
-            _child_result(["ok", values.canonical_repr(value, 1000), ""])
-        _child_result(["error", None, "ValueError: message"])
-        state.arm(1000)
-        guard.apply_plan(plan, setrlimit=lambda limit, pair: None)
 
 
 def _encode(result: list) -> bytes:
@@ -188,90 +165,17 @@ def _encode(result: list) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _child_result(result: list) -> bytes:
-    """What a child sends for its ``[status, output, reason]``: the status digit, then
-    the output (``ok``) or the reason as UTF-8 (surrogates kept).
-
-    Deliberately little work: every page a child writes costs a fault, so the JSON
-    line is built by the worker (:func:`_result_line_of`), once per block of results.
-    """
-    status, output, reason = result
-    return _STATUS_DIGIT[status] + (output if status == "ok" else reason).encode("utf-8", "surrogatepass")
-
-
 def _result_line_of(data: bytes) -> bytes:
     """The JSON result line of a child's :func:`_child_result` bytes."""
     number = data[0] - 48 if data else -1
-    if not 0 <= number < len(_STATUS_ORDER):
+    if not 0 <= number < len(STATUS_ORDER):
         return _encode(_malformed())
     try:
         text = data[1:].decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         return _encode(_malformed())
-    status = _STATUS_ORDER[number]
+    status = STATUS_ORDER[number]
     return _encode(["ok", text, ""] if status == "ok" else [status, None, text])
-
-
-def _send(result_fd: int, data: bytes) -> None:
-    written = os.write(result_fd, data)
-    if written < len(data):  # a large result: the pipe takes it in pieces
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(result_fd, view) :]
-
-
-def _run_program(sandbox: _Sandbox, code: object, args: tuple, limits: dict) -> list:
-    """Run a checked, compiled program on its arguments; the child's whole job."""
-    state = sandbox.state
-    namespace = {"__builtins__": sandbox.builtins, "__name__": "__sandbox__"}
-    state.arm(limits["output_limit"])
-    try:
-        exec(code, namespace)  # noqa: S102 - armed sandbox child, program passed policy
-        function = namespace.get("f")
-        if function is None:
-            result = ["error", None, "program defines no function f"]
-        elif not callable(function):
-            result = ["error", None, "f is not a function"]
-        else:
-            value = function(*args)
-            namespace = function = None
-            result = ["ok", values.canonical_repr(value, limits["output_limit"]), ""]
-    except MemoryError:
-        sandbox.reserve = namespace = None
-        result = ["memory", None, f"exceeded the memory limit of {limits['memory_mb']} MB"]
-    except guard.SandboxViolation as error:
-        result = ["rejected", None, str(error)]
-    except guard.PrintLimitExceeded as error:
-        result = ["output_limit", None, str(error)]
-    except values.OutputTooLarge as error:
-        result = ["output_limit", None, str(error)]
-    except values.UnsupportedValue as error:
-        result = ["rejected", None, f"output is not a plain value: {error}"]
-    except BaseException as error:  # noqa: BLE001 - everything a program can raise
-        result = ["error", None, _text(error)]
-    # A violation or print overflow the program caught and swallowed still counts.
-    if state.deferred:  # the full tier decides (it has the codec the program wanted)
-        result = ["defer", None, "uses a codec only the full sandbox tier loads"]
-    elif state.violation is not None:
-        result = ["rejected", None, state.violation]
-    elif state.print_overflow:
-        result = ["output_limit", None, f"printed more than {limits['output_limit']} characters"]
-    return result
-
-
-def _canonical_literal(text: str, limit: int) -> list:
-    try:
-        return ["ok", values.canonical_repr(values.parse_literal(text), limit), ""]
-    except values.InvalidLiteral as error:
-        return ["error", None, str(error)]
-    except values.UnsupportedValue as error:
-        return ["rejected", None, f"not a plain value: {error}"]
-    except values.OutputTooLarge as error:
-        return ["output_limit", None, str(error)]
-    except MemoryError:
-        return ["memory", None, "exceeded the memory limit while parsing the literal"]
-    except RecursionError:
-        return ["error", None, "the literal is nested too deeply"]
 
 
 def _valid_result(result: object) -> bool:
@@ -289,26 +193,26 @@ def _literal_child(sandbox: _Sandbox, limits: dict) -> Callable[[list, int], Non
     """The child function of a ``literal`` batch: parse each text, send one JSON list."""
     limit = limits["output_limit"]
 
-    def child(texts: list, result_fd: int) -> None:
-        payload = [_canonical_literal(text, limit) for text in texts]
-        _send(result_fd, json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace"))
+    def parse_all(texts: list, result_fd: int) -> None:
+        payload = [child.canonical_literal(text, limit) for text in texts]
+        child.send(result_fd, json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace"))
 
-    return child
+    return parse_all
 
 
 def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies") -> None:
     """Run prepared ``(code, args)`` jobs, each in a fresh child; add each JSON result
     line to ``replies`` (at least every :data:`_FLUSH_SECONDS`)."""
 
-    def child(job: tuple, result_fd: int) -> None:
-        _send(result_fd, _child_result(_run_program(sandbox, job[0], job[1], limits)))
+    def run_one(job: tuple, result_fd: int) -> None:
+        child.send(result_fd, child.child_result(child.run_program(sandbox, job[0], job[1], limits)))
 
     run = sandbox.fork_loop.run
     plan, timeout = limits["plan"], limits["timeout"]
     cap = limits["output_limit"] * 4 + _RESULT_SLACK
     start = 0
     while start < len(jobs):
-        outcomes = run(jobs, start, child, plan, timeout, cap, _FLUSH_SECONDS)
+        outcomes = run(jobs, start, run_one, plan, timeout, cap, _FLUSH_SECONDS)
         start += len(outcomes)
         for data in outcomes:
             if data.__class__ is bytes:
@@ -325,8 +229,8 @@ def _run_literals(sandbox: _Sandbox, texts: list, limits: dict) -> object:
     """
     timeout = limits["timeout"] * len(texts)
     cap = limits["output_limit"] * len(texts) * 4 + _RESULT_SLACK
-    child = _literal_child(sandbox, limits)
-    (data,) = sandbox.fork_loop.run([texts], 0, child, limits["plan"], timeout, cap, 0.0)
+    parse_all = _literal_child(sandbox, limits)
+    (data,) = sandbox.fork_loop.run([texts], 0, parse_all, limits["plan"], timeout, cap, 0.0)
     if data.__class__ is not bytes:
         return _failure(data, dict(limits, timeout=timeout))
     try:
