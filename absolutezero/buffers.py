@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from absolutezero.atomic import atomic_write_text
+from absolutezero.buffer_file import FORMAT, VERSION, BufferFileError, parse_buffer_file
 from absolutezero.protocol import Task
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
     "UnknownTaskTypeError",
 ]
 
-FORMAT = "absolutezero.buffers"
-VERSION = 1
 RECENT_FRACTION = 0.25  # the "newest entries" of recency-biased solver sampling: newest quarter
 
 
@@ -56,10 +55,6 @@ class UnknownTaskTypeError(KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0]) if self.args else ""
-
-
-class BufferFileError(ValueError):
-    """A saved buffer file is unreadable; the message names the file, line and problem."""
 
 
 @dataclass(frozen=True)
@@ -371,120 +366,18 @@ class BufferSet:
         cls, text: str, capacity: int | None = None, source: str = "<buffers>"
     ) -> "BufferSet":
         """Parse :meth:`to_jsonl` text; ``source`` names it in error messages."""
-        header, records = _parse_buffer_file(text, source)
+        header, records = parse_buffer_file(text, source)
         buffers = cls(header["task_types"], header["capacity"] if capacity is None else capacity)
-        for lineno, name, entry in records:
+        for record in records:
+            name = record.task.task_type
             buffer = buffers._buffers[name]
-            if entry.seed and len(buffer._seeds) + 1 >= buffers.capacity:
+            if record.seed and len(buffer._seeds) + 1 >= buffers.capacity:
                 raise BufferFileError(
-                    f"{source}:{lineno}: capacity {buffers.capacity} is too small for the saved "
-                    f"seed tasks of {name!r}; load with a larger capacity"
+                    f"{source}:{record.lineno}: capacity {buffers.capacity} is too small for the "
+                    f"saved seed tasks of {name!r}; load with a larger capacity"
                 )
-            buffer._insert(entry.task.key(), entry)
+            entry = BufferEntry(record.task, record.step, record.seed, record.serial)
+            buffer._insert(record.task.key(), entry)
         for name, next_serial in header["next_serial"].items():
             buffers._buffers[name]._next_serial = next_serial
         return buffers
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _parse_header(line: str, source: str) -> dict[str, Any]:
-    where = f"{source}:1"
-    try:
-        header = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise BufferFileError(f"{where}: header is not valid JSON ({error.msg})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise BufferFileError(
-            f"{where}: not a buffer file (the first line must be a JSON header with "
-            f"\"format\": \"{FORMAT}\"); was it written by BufferSet.save?"
-        )
-    if header.get("version") != VERSION:
-        raise BufferFileError(
-            f"{where}: unsupported buffer file version {header.get('version')!r} (this "
-            f"absolutezero reads version {VERSION})"
-        )
-    capacity, names, serials = header.get("capacity"), header.get("task_types"), header.get("next_serial")
-    names_ok = (
-        isinstance(names, list)
-        and bool(names)
-        and all(isinstance(name, str) and name for name in names)
-        and len(set(names)) == len(names)
-    )
-    checks = [
-        (_is_int(capacity) and capacity >= 1, f"'capacity' must be a positive integer, got {capacity!r}"),
-        (names_ok, f"'task_types' must be a non-empty list of unique names, got {names!r}"),
-        (
-            names_ok
-            and isinstance(serials, dict)
-            and set(serials) == set(names)
-            and all(_is_int(value) and value >= 0 for value in serials.values()),
-            f"'next_serial' must map each task type to a counter >= 0, got {serials!r}",
-        ),
-    ]
-    for ok, problem in checks:
-        if not ok:
-            raise BufferFileError(f"{where}: header {problem}")
-    return header
-
-
-_RECORD_KEYS = {"serial", "step", "seed", "task"}
-
-
-def _parse_buffer_file(
-    text: str, source: str
-) -> tuple[dict[str, Any], list[tuple[int, str, BufferEntry]]]:
-    """Validate a whole buffer file before anything is built from it.
-
-    Returns the header and ``(line number, task type, entry)`` per entry line.
-    """
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise BufferFileError(f"{source}:1: empty buffer file; expected a JSON header line")
-    header = _parse_header(lines[0], source)
-    names, serials = header["task_types"], header["next_serial"]
-    last_serial = {name: -1 for name in names}
-    seen: set[str] = set()
-    records: list[tuple[int, str, BufferEntry]] = []
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        where = f"{source}:{lineno}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise BufferFileError(
-                f"{where}: entry is not valid JSON ({error.msg} at column {error.colno}); the file "
-                "may be truncated or edited by hand"
-            ) from None
-        if not isinstance(record, dict) or set(record) != _RECORD_KEYS:
-            found = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise BufferFileError(f"{where}: an entry needs exactly the keys {sorted(_RECORD_KEYS)}, got {found}")
-        try:
-            task = Task.from_json(record["task"])
-        except (TypeError, ValueError) as error:
-            raise BufferFileError(f"{where}: bad 'task': {error}") from None
-        name, serial, step, seed = task.task_type, record["serial"], record["step"], record["seed"]
-        previous, limit = last_serial.get(name, -1), serials.get(name, 0)
-        checks = [
-            (name in last_serial, f"task type {name!r} is not in the header's task_types {names}"),
-            (_is_int(step) and step >= 0, f"'step' must be an integer >= 0, got {step!r}"),
-            (isinstance(seed, bool), f"'seed' must be true or false, got {seed!r}"),
-            (
-                _is_int(serial) and previous < serial < limit,
-                f"'serial' must be an integer above the previous {name!r} entry's ({previous}) "
-                f"and below the header's next_serial ({limit}), got {serial!r}",
-            ),
-        ]
-        for ok, problem in checks:
-            if not ok:
-                raise BufferFileError(f"{where}: {problem}")
-        key = task.key()
-        if key in seen:
-            raise BufferFileError(f"{where}: duplicate task (buffers never hold the same task twice)")
-        seen.add(key)
-        last_serial[name] = serial
-        records.append((lineno, name, BufferEntry(task, step, seed, serial)))
-    return header, records
