@@ -166,3 +166,25 @@ def test_both_loops_give_the_executor_the_same_results():
 def test_an_unknown_fork_loop_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="fork_loop must be one of auto, native, python"):
         Executor(workers=1, fork_loop="c")
+
+
+_THREADED = r'''
+import threading, time
+from absolutezero_code.executor import forking, guard
+loop = forking.NativeForkLoop()
+worker = threading.Thread(target=time.sleep, args=(2,))
+worker.start()
+try:
+    loop.run([None], 0, lambda job, fd: None, guard.limit_plan(256, 1.0), 1.0, 1024, 0.0)
+except RuntimeError as error:
+    print(error)
+'''
+
+
+@pytest.mark.skipif(not native_available(), reason="the _forkjobs extension is not built")
+def test_the_native_loop_refuses_to_fork_a_threaded_process():
+    completed = subprocess.run(
+        [sys.executable, "-c", _THREADED], capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": _PACKAGE_ROOT},
+    )
+    assert completed.stdout.strip() == "the native fork loop needs a single-threaded process"

@@ -18,6 +18,7 @@ module runs in the worker, see :data:`.worker.BOOTSTRAP`).
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import time
@@ -125,6 +126,10 @@ class NativeForkLoop(ForkLoop):
 
 
     def run(self, jobs, start, child, plan, timeout, cap, budget):  # noqa: D102 - see ForkLoop
+        # Its children skip CPython's after-fork clean-up, which only matters when other
+        # threads exist (their locks); the worker never starts one, and this keeps it so.
+        if _thread._count():
+            raise RuntimeError("the native fork loop needs a single-threaded process")
         limits = tuple((resource, soft, hard) for resource, (soft, hard) in plan)
         return self._run_jobs(jobs, start, child, limits, timeout, cap, budget)
 
