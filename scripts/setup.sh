@@ -43,7 +43,7 @@ if "$VENV/bin/python" -m pip list 2>/dev/null | grep -qi '^nvidia-'; then
 fi
 if ! "$VENV/bin/python" -c "from absolutezero_code.executor.forking import native_available as n; raise SystemExit(not n())"; then
     echo "setup: warning: the sandbox's C fork loop did not build (no C compiler or Python headers?);" \
-         "the executor falls back to its pure-Python loop (same isolation, ~1/3 more CPU per run)" >&2
+         "the executor falls back to its pure-Python loop (same isolation, ~10% more CPU per job)" >&2
 fi
 echo "$want" > "$stamp"
 echo "setup: ready ($VENV)"

@@ -6,7 +6,8 @@ Two interchangeable loops with the same contract (:meth:`ForkLoop.run`):
   cheap, but every page a process writes after it costs a page fault (~3 µs in this
   kind of VM), and a Python loop between forks writes ~50 worker pages that each fork
   makes copy-on-write again; the C loop writes a handful, and its children set their
-  descriptors and limits without a Python frame. About a third less CPU per run.
+  descriptors and limits without a Python frame. ~10% less CPU per job in all, a
+  quarter less in the worker itself.
 * :class:`PythonForkLoop` is the same loop in Python, used when the extension is not
   built (no C compiler at install time) or when asked for (``fork_loop="python"``).
 
@@ -135,7 +136,7 @@ class NativeForkLoop(ForkLoop):
 
 
 class PythonForkLoop(ForkLoop):
-    """:class:`ForkLoop` in Python: same contract, about a third more CPU per run."""
+    """:class:`ForkLoop` in Python: same contract, ~10% more CPU per job."""
 
     name = "python"
 

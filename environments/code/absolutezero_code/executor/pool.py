@@ -93,14 +93,15 @@ class Executor:
         memory_mb: address-space limit of each run, in MiB.
         output_limit: maximum length of a canonical output (and of printed text), in
             characters; longer outputs get :attr:`Status.OUTPUT_LIMIT`, never truncated.
-        fork_loop: how workers fork their job processes: ``native`` (the C loop,
-            about a third less CPU per run), ``python`` (no compiled code), or
-            ``auto`` (native when built). Isolation is the same; :attr:`fork_loop`
-            says which one runs.
+        fork_loop: how workers fork their job processes: ``native`` (the C loop, ~10%
+            less CPU per job, a quarter less in the worker itself), ``python`` (no
+            compiled code), or ``auto`` (native when built). Isolation is the same;
+            :attr:`fork_loop` says which one runs.
         pin_workers: pin each worker (and its job processes) to one of this process's
             CPUs, round robin, so that a job runs on the CPU where its worker's memory
-            is cache-hot (about a third less CPU per run). Turn off when the workers
-            share the machine with other heavy work that the scheduler should balance.
+            is cache-hot (2-7% less CPU in a busy CruxEval pass, up to a third for a
+            worker forking alone). Turn off when the workers share the machine with
+            other heavy work that the scheduler should balance.
         module_tiers: run programs in *light* workers, which leave out the rarely
             imported :data:`.policy.HEAVY_MODULES` (smaller processes fork faster,
             ~8% less CPU per run), and send the few programs that import one of those
@@ -108,7 +109,7 @@ class Executor:
             Results are the same either way.
         prepare_once: with two or more determinism runs, policy-check, compile and
             parse each job once, in one worker, and hand the other runs the job sealed
-            under a key of this executor (:mod:`.prepare`; ~10% less CPU). Needs the
+            under a key of this executor (:mod:`.prepare`; ~5% less CPU). Needs the
             C extension (for the seal); otherwise every run prepares its job.
 
     Raises:

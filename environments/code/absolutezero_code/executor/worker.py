@@ -364,7 +364,7 @@ def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = 
 
     ``cpu >= 0`` pins the worker, and so every child it forks, to that CPU: a child
     then runs where its parent's page tables and pages are cache-hot, and the fork's
-    TLB flushes stay local instead of interrupting other CPUs (about a third less CPU
+    TLB flushes stay local instead of interrupting other CPUs (up to a third less CPU
     per run on a 2-core VM). Pinning is best effort (a CPU set may forbid it).
 
     Announces ``ready <fork loop name> <tier>`` (see :data:`FORK_LOOPS`,
