@@ -27,12 +27,16 @@ from collections.abc import Callable
 
 from . import guard
 
-__all__ = ["ForkLoop", "NativeForkLoop", "PythonForkLoop", "make_fork_loop", "native_available"]
+__all__ = ["FORK_LOOPS", "ForkLoop", "NativeForkLoop", "PythonForkLoop", "make_fork_loop", "native_available"]
 
+#: ``native``: :class:`NativeForkLoop` (fewer page faults per fork); ``python``:
+#: :class:`PythonForkLoop`; ``auto``: native when the extension is built.
+FORK_LOOPS = ("auto", "native", "python")
 #: Highest descriptor number a Python-loop child closes up to (one ``close_range``).
 _MAX_FD = 1 << 20
-#: Exit codes of a child whose job function raised / could not set a limit.
+#: Exit code of a child whose job function raised.
 _EXIT_JOB_RAISED = 70
+
 
 class ForkLoop:
     """Runs jobs one after another, each in a freshly forked child of this process.
@@ -83,14 +87,14 @@ def native_available() -> bool:
 
 
 def make_fork_loop(choice: str) -> ForkLoop:
-    """The fork loop for ``choice`` (``auto``, ``native`` or ``python``).
+    """The fork loop for ``choice`` (one of :data:`FORK_LOOPS`).
 
     Raises:
         ValueError: unknown choice.
         ImportError: ``native`` asked for but the extension is not built.
     """
-    if choice not in ("auto", "native", "python"):
-        raise ValueError(f"fork loop must be auto, native or python, got {choice!r}")
+    if choice not in FORK_LOOPS:
+        raise ValueError(f"fork loop must be one of {', '.join(FORK_LOOPS)}, got {choice!r}")
     if choice == "python" or (choice == "auto" and not native_available()):
         return PythonForkLoop()
     return NativeForkLoop()
@@ -124,7 +128,6 @@ class NativeForkLoop(ForkLoop):
         from . import _forkjobs
 
         self._run_jobs = _forkjobs.run_jobs
-
 
     def run(self, jobs, start, child, plan, timeout, cap, budget):  # noqa: D102 - see ForkLoop
         # Its children skip CPython's after-fork clean-up, which only matters when other

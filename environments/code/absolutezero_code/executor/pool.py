@@ -33,10 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .channel import DEFER as _DEFER
 from .channel import SandboxError, WorkerProcess
-from .forking import native_available
+from .forking import FORK_LOOPS, native_available
 from .prepare import sealing_available
 from .results import RunResult, Status
-from .worker import FORK_LOOPS
 
 __all__ = ["Executor", "SandboxError", "check_options"]
 
@@ -160,22 +159,18 @@ class Executor:
             [WorkerProcess(seed, self._workdir, fork_loop, cpu, tier, self._key) for seed, cpu in specs]
             for specs in self._worker_specs
         ]
-        # Full-tier workers for programs the light tier defers; started on first need.
-        self._full_groups: list[list[WorkerProcess]] = [[], []] if module_tiers else self._groups
+        # Full-tier workers for programs the light tier defers; started on first need
+        # (never, when every worker is full-tier: those do not defer).
+        self._full_groups: list[list[WorkerProcess]] = [[], []]
         self._threads = ThreadPoolExecutor(
             max_workers=2 * self.workers, thread_name_prefix="absolutezero-sandbox"
         )
         self._lock = threading.Lock()
         self._closed = False
-        all_groups = self._groups + (self._full_groups if module_tiers else [])
+        all_groups = self._groups + self._full_groups
         self._finalizer = weakref.finalize(self, _shutdown, all_groups, self._workdir, self._threads)
         try:
-            for group in self._groups:
-                for worker in group:
-                    worker.start()
-            for group in self._groups:
-                for worker in group:
-                    worker.wait_ready()
+            _start(sum(self._groups, []))
         except BaseException:
             self.close()
             raise
@@ -188,7 +183,7 @@ class Executor:
     def worker_pids(self) -> list[int]:
         """Process ids of the live worker processes (for monitoring and benchmarks:
         their CPU time, including reaped job children, is in ``/proc/<pid>/stat``)."""
-        groups = self._groups + (self._full_groups if self._full_groups is not self._groups else [])
+        groups = self._groups + self._full_groups
         return [worker.pid for group in groups for worker in group if worker.pid is not None]
 
     def __enter__(self) -> "Executor":
@@ -264,10 +259,7 @@ class Executor:
                 group.extend(WorkerProcess(seed, self._workdir, self._fork_loop, cpu, "full", self._key) for seed, cpu in specs)
             workers = sum(self._full_groups, [])
             try:
-                for worker in workers:
-                    worker.start()
-                for worker in workers:
-                    worker.wait_ready()
+                _start(workers)
             except BaseException:
                 for worker in workers:
                     worker.stop()
@@ -359,6 +351,18 @@ class Executor:
         with self._lock:
             (outputs,) = self._dispatch("literal", [items], self._limits(None))
         return [_to_result(raw) for raw in outputs]
+
+
+def _start(workers: list[WorkerProcess]) -> None:
+    """Launch every worker, then wait until each is ready (they start in parallel).
+
+    Raises:
+        SandboxError: one of them cannot start.
+    """
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.wait_ready()
 
 
 def _worker_cpus(count: int) -> list[int]:

@@ -75,22 +75,18 @@ def _import_random():
     return random
 
 
-__all__ = ["BOOTSTRAP", "FORK_LOOPS", "TIERS", "main"]
+__all__ = ["BOOTSTRAP", "TIERS", "main"]
 
 #: Sandbox tiers. ``light`` loads every allowed module but :data:`.policy.HEAVY_MODULES`
 #: (cheaper forks) and answers a program that imports one of those with a ``defer``
 #: result, which the trainer side sends on to a ``full`` worker (every module).
 TIERS = ("light", "full")
 
-#: ``native``: the C loop of :mod:`._forkjobs` (fewer page faults per fork, see there);
-#: ``python``: :class:`.forking.PythonForkLoop`; ``auto``: native when it is built.
-FORK_LOOPS = ("auto", "native", "python")
-
 #: ``python -c`` program that imports this module without the package ``__init__``
 #: files (which may import heavy trainer-side code). argv[1] is the directory that
 #: contains the ``absolutezero_code`` package, argv[2] the fork loop to use
-#: (:data:`FORK_LOOPS`), argv[3] the CPU to pin the worker (and its children) to, or
-#: ``-1`` for none, argv[4] the tier (:data:`TIERS`), argv[5] the hex key that seals
+#: (:data:`.forking.FORK_LOOPS`), argv[3] the CPU to pin the worker (and its children)
+#: to, or ``-1`` for none, argv[4] the tier (:data:`TIERS`), argv[5] the hex key that seals
 #: prepared jobs (see :mod:`.prepare`), empty when sealing is off.
 BOOTSTRAP = (
     "import sys, types\n"
@@ -116,7 +112,7 @@ _FLUSH_SECONDS = 0.05
 class _Sandbox:
     """Everything prepared once in the worker and inherited by each forked child."""
 
-    def __init__(self, fork_loop: str = "auto", tier: str = "full") -> None:
+    def __init__(self, fork_loop: str = "auto", tier: str = "full", key: bytes | None = None) -> None:
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
         self.fork_loop = forking.make_fork_loop(fork_loop)
@@ -149,8 +145,8 @@ class _Sandbox:
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
         self.compiled = prepare.CompileCache(64)
-        #: The key that seals prepared jobs (set by :func:`main`); None: sealing is off.
-        self.key: bytes | None = None
+        #: The key that seals prepared jobs (:mod:`.prepare`); None: sealing is off.
+        self.key = key
         guard.install_audit_hook(self.state)
 
 
@@ -166,7 +162,7 @@ def _encode(result: list) -> bytes:
 
 
 def _result_line_of(data: bytes) -> bytes:
-    """The JSON result line of a child's :func:`_child_result` bytes."""
+    """The JSON result line of a child's :func:`.child.child_result` bytes."""
     number = data[0] - 48 if data else -1
     if not 0 <= number < len(STATUS_ORDER):
         return _encode(_malformed())
@@ -267,41 +263,44 @@ def _result_line(result: object) -> bytes:
     return _encode(result) if _valid_result(result) else _encode(_malformed())
 
 
-def _job(sandbox: _Sandbox, item: list) -> object:
-    """The ``(code, args)`` job of a ``[program, input]`` item, or its result list."""
-    program, text = item
+def _checked(sandbox: _Sandbox, program: str, text: str) -> object:
+    """``(code, args, needs_full)`` for a program and its input text, or the result list
+    of whichever of them is rejected."""
     code, needs_full = sandbox.compiled.get(program)
     if isinstance(code, list):
         return code
-    if needs_full and sandbox.light:
-        return _DEFER
     args = prepare.parse_input(text)
-    return args if isinstance(args, list) else (code, args)
+    return args if isinstance(args, list) else (code, args, needs_full)
+
+
+def _runnable(sandbox: _Sandbox, job: object) -> object:
+    """The ``(code, args)`` of a checked job this worker's tier can run, :data:`_DEFER`,
+    or the job's result list."""
+    if isinstance(job, list):
+        return job
+    code, args, needs_full = job
+    return _DEFER if needs_full and sandbox.light else (code, args)
 
 
 def _prepared(sandbox: _Sandbox, program: str, text: str) -> list:
     """The reply to a ``prepare`` item: ``["ok", token, ""]`` or the job's result."""
     if sandbox.key is None:
         return ["error", None, "sandbox error: this worker has no sealing key"]
-    code, needs_full = sandbox.compiled.get(program)
-    if isinstance(code, list):
-        return code
-    args = prepare.parse_input(text)
-    if isinstance(args, list):
-        return args
+    job = _checked(sandbox, program, text)
+    if isinstance(job, list):
+        return job
     try:
-        return ["ok", prepare.seal(sandbox.key, code, args, needs_full), ""]
+        return ["ok", prepare.seal(sandbox.key, *job), ""]
     except ValueError as error:
         return ["error", None, f"invalid input: {_text(error)}"]
 
 
-def _unsealed_job(sandbox: _Sandbox, token: str) -> object:
-    """The ``(code, args)`` job of a ``run_tokens`` item, or its result list."""
+def _unsealed(sandbox: _Sandbox, token: str) -> object:
+    """The ``(code, args, needs_full)`` of a ``run_tokens`` item, or its result list."""
     job = None if sandbox.key is None else prepare.unseal(sandbox.key, token)
     if job is None:
         return ["error", None, "sandbox error: a prepared job failed its integrity check"]
-    code, args, needs_full = job
-    return _DEFER if needs_full and sandbox.light else (code, args)
+    return job
 
 
 def _handle(sandbox: _Sandbox, request: dict) -> None:
@@ -322,7 +321,8 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
     if kind in ("run", "run_tokens"):
         # Check, compile and parse (or unseal) the whole batch before the first fork:
         # every page the worker writes after a fork costs a page fault.
-        jobs = [_job(sandbox, item) if kind == "run" else _unsealed_job(sandbox, item) for item in items]
+        checked = (_checked(sandbox, *item) if kind == "run" else _unsealed(sandbox, item) for item in items)
+        jobs = [_runnable(sandbox, job) for job in checked]
         start = 0
         for index, entry in enumerate(jobs):  # a (code, args) job or a result list
             if not isinstance(entry, tuple):
@@ -367,7 +367,7 @@ def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = 
     TLB flushes stay local instead of interrupting other CPUs (up to a third less CPU
     per run on a 2-core VM). Pinning is best effort (a CPU set may forbid it).
 
-    Announces ``ready <fork loop name> <tier>`` (see :data:`FORK_LOOPS`,
+    Announces ``ready <fork loop name> <tier>`` (see :data:`.forking.FORK_LOOPS`,
     :data:`TIERS`) once set up.
     """
     if cpu >= 0:
@@ -375,8 +375,7 @@ def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = 
             os.sched_setaffinity(0, {cpu})
         except (OSError, AttributeError):
             pass
-    sandbox = _Sandbox(fork_loop, tier)
-    sandbox.key = bytes.fromhex(key) if key else None
+    sandbox = _Sandbox(fork_loop, tier, bytes.fromhex(key) if key else None)
     os.environ.clear()
     gc.collect()
     gc.freeze()
