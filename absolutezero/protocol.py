@@ -20,6 +20,14 @@ Roles and the flow of one self-play step, per task type ``t``::
 A response handed to ``validate``/``verify`` is always ``prompt.prefill + completion``: the
 prefill is text the assistant turn was forced to start with (e.g. ``"<think>"``), so the
 environment parses one complete answer.
+
+**Answer templates.** A prompt may also carry ``segments``: the answer's fixed parts are
+forced by the agent and the model writes only the free parts between them. Segment k is
+"write freely until ``stop`` appears, then the text ``then`` follows (forced)"; after the
+last segment's forced text the completion ends. A small model that cannot reliably write
+fences and headers can still fill them in, and forced tokens are masked out of training
+(:attr:`Sample.forced`) like the prompt. The completion (and so the response) contains
+the forced text, so environments parse it exactly as they would a free-running answer.
 """
 
 from __future__ import annotations
@@ -67,8 +75,34 @@ class Task:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One free part of an answer template.
+
+    The model writes freely until its text *in this segment* contains ``stop`` (the
+    stop text is kept; the segment ends with the token that completed it), then ``then``
+    is appended verbatim (forced, never trained on). ``stop`` must be non-empty: a
+    segment with no end would make every later forced part unreachable.
+    """
+
+    stop: str
+    then: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.stop, str) or not self.stop:
+            raise ValueError(f"a Segment needs a non-empty stop string, got {self.stop!r}")
+        if not isinstance(self.then, str):
+            raise ValueError(f"Segment.then must be a str, got {type(self.then).__name__}")
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """What the agent is asked: chat ``messages`` and an optional assistant ``prefill``.
+    """What the agent is asked: chat ``messages``, an optional assistant ``prefill`` and
+    an optional answer template (``segments``).
+
+    ``prefill`` is forced text the assistant turn starts with. ``segments`` (see
+    :class:`Segment` and the module docstring) make the rest of the answer a template:
+    free part, forced text, free part, ... and the completion ends after the last forced
+    text. With no segments the model writes freely until an end marker.
 
     ``context`` carries environment data from prompt construction to ``validate`` or
     ``verify`` (e.g. the program an induction proposal must write inputs for); the core
@@ -78,6 +112,7 @@ class Prompt:
     messages: tuple[Mapping[str, str], ...]
     prefill: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -87,6 +122,38 @@ class Prompt:
                 raise ValueError(
                     f"chat messages need exactly the keys 'role' and 'content', got {sorted(message)}"
                 )
+        if not isinstance(self.segments, tuple) or not all(isinstance(s, Segment) for s in self.segments):
+            raise ValueError(f"Prompt.segments must be a tuple of Segment, got {self.segments!r:.200}")
+
+
+def fill_template(prompt: Prompt, parts: Sequence[str]) -> str:
+    """The completion an agent following ``prompt``'s template produces from the free
+    ``parts`` (one per segment): ``part_1 + then_1 + part_2 + then_2 + ...``.
+
+    For callers that write the free parts themselves (scripts, the Gymnasium adapter,
+    tests). Each part must end with its segment's stop text and contain it nowhere
+    else, exactly as a templated generation would end it.
+
+    Raises:
+        ValueError: the prompt has no template, the number of parts is wrong, or a part
+            does not end at its stop text.
+    """
+    if not prompt.segments:
+        raise ValueError("this prompt has no answer template (segments); pass the whole completion")
+    if isinstance(parts, str) or len(parts) != len(prompt.segments):
+        raise ValueError(
+            f"the template has {len(prompt.segments)} free parts, got "
+            f"{'a single string' if isinstance(parts, str) else len(parts)}"
+        )
+    pieces = []
+    for index, (part, segment) in enumerate(zip(parts, prompt.segments)):
+        if not isinstance(part, str) or not part.endswith(segment.stop) or segment.stop in part[: -len(segment.stop)]:
+            raise ValueError(
+                f"free part {index} must end with its stop text {segment.stop!r} and not "
+                f"contain it before, got {part!r:.120}"
+            )
+        pieces.append(part + segment.then)
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -203,7 +270,10 @@ class Sample:
     prefill included); ``completion_ids`` the sampled ids; ``logprobs`` the behaviour
     policy's log-probability of each sampled id (same length as ``completion_ids``);
     ``text`` the decoded completion (without the prefill); ``finish_reason`` is
-    ``"stop"`` (an end marker was produced) or ``"length"`` (cut at max tokens).
+    ``"stop"`` (an end marker was produced, or the answer template was completed) or
+    ``"length"`` (cut at max tokens). ``forced`` marks the completion ids that an answer
+    template forced rather than the policy sampling them (empty = none forced); learners
+    must mask them out like the prompt, since the policy did not choose them.
     """
 
     prompt_ids: list[int]
@@ -211,6 +281,7 @@ class Sample:
     logprobs: list[float]
     text: str
     finish_reason: str = "stop"
+    forced: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.logprobs) != len(self.completion_ids):
@@ -218,6 +289,17 @@ class Sample:
                 f"logprobs ({len(self.logprobs)}) and completion_ids "
                 f"({len(self.completion_ids)}) must have the same length"
             )
+        if self.forced and len(self.forced) != len(self.completion_ids):
+            raise ValueError(
+                f"forced ({len(self.forced)}) must be empty or as long as completion_ids "
+                f"({len(self.completion_ids)})"
+            )
+
+    def trained_mask(self) -> list[bool]:
+        """True at each completion position the policy sampled (the ones to train on)."""
+        if not self.forced:
+            return [True] * len(self.completion_ids)
+        return [not forced for forced in self.forced]
 
 
 class Agent(abc.ABC):

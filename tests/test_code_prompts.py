@@ -81,7 +81,7 @@ def test_copied_skeletons_are_format_errors(env):
 def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_example(env, task_type):
     prompt = env.proposer_prompt(task_type, REFS, np.random.default_rng(0))
     text = user_text(prompt)
-    assert prompt.prefill == "<answer>\n```input\n"  # default style "answer" opens the input fence first
+    assert prompt.prefill == "<answer>\n```python\ndef f("  # default style "template": program first
     for ref in REFS[:3]:
         assert ref.payload["program"] in text
     assert REFS[3].payload["program"] not in text  # display limit is 3 by default
@@ -89,7 +89,7 @@ def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_exa
     json.dumps(dict(prompt.context))
     assert prompt.context["references"] == [[r.payload["program"], r.payload["input"]] for r in REFS[:3]]
     skeleton = format_example(text)
-    program, input = parse_proposal(filled(skeleton, "plan", "[1, 2]", "x", "return x"), 2000, 500)
+    program, input = parse_proposal(filled(skeleton, "plan", "x", "return x", "[1, 2]"), 2000, 500)
     assert program == "def f(x):\n    return x" and input == "[1, 2]"
 
 

@@ -158,6 +158,17 @@ class PolicyAgent(Agent):
             ids = ids + self.tokenizer(prompt.prefill, add_special_tokens=False)["input_ids"]
         return list(ids)
 
+    def encode_template(self, prompt: Prompt) -> list[tuple[str, list[int]]]:
+        """The prompt's answer template as ``(stop string, forced token ids)`` steps.
+
+        Each forced text is tokenised on its own; those ids are what the model is then
+        conditioned on and what ``Sample.completion_ids`` holds (marked ``forced``).
+        """
+        return [
+            (segment.stop, list(self.tokenizer(segment.then, add_special_tokens=False)["input_ids"]))
+            for segment in prompt.segments
+        ]
+
     def generate(
         self, prompts: Sequence[Prompt], num_samples: int = 1, greedy: bool = False
     ) -> list[list[Sample]]:
@@ -165,7 +176,8 @@ class PolicyAgent(Agent):
 
         Returns:
             ``result[i][j]``: sample j of prompt i; each sample's ``logprobs`` are the
-            untempered log-probabilities of its ``completion_ids`` under the current policy.
+            untempered log-probabilities of its ``completion_ids`` under the current policy
+            (0.0 where a prompt's answer template forced the token; see ``Sample.forced``).
         """
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -173,7 +185,12 @@ class PolicyAgent(Agent):
             return []
         encoded = [self.encode_prompt(p) for p in prompts]
         flat = [ids for ids in encoded for _ in range(num_samples)]
-        samples = self.backend.generate(flat, greedy=greedy, generator=self.generator)
+        if any(p.segments for p in prompts):
+            steps = [self.encode_template(p) for p in prompts]
+            templates = [s for s in steps for _ in range(num_samples)]
+            samples = self.backend.generate(flat, greedy=greedy, generator=self.generator, templates=templates)
+        else:
+            samples = self.backend.generate(flat, greedy=greedy, generator=self.generator)
         return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
 
     def update(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.templating import RowCursor, TemplateStep
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -77,9 +78,6 @@ class HFBackend:
         self.temperature = temperature
         self.top_p = top_p
         self.pad_token_id = int(tokenizer.pad_token_id)
-        # A stop string of n characters is covered by the last n tokens (every token
-        # decodes to at least one character), +1 for tokens that straddle its start.
-        self._tail_tokens = max((len(s) for s in self.stop_strings), default=0) + 1
 
     @property
     def device(self) -> torch.device:
@@ -98,19 +96,33 @@ class HFBackend:
                 target[name].copy_(parameter)
 
     def generate(
-        self, prompt_ids: Sequence[Sequence[int]], *, greedy: bool, generator: torch.Generator
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        *,
+        greedy: bool,
+        generator: torch.Generator,
+        templates: Sequence[Sequence[TemplateStep]] | None = None,
     ) -> list[Sample]:
         """One completion per prompt (in order), in chunks of ``batch_size``.
 
+        ``templates[i]`` is prompt i's answer template as ``(stop, forced ids)`` steps
+        (empty: free generation); see :mod:`absolutezero_policy.templating`. Identical
+        prompts in a chunk share one prefill pass (their KV cache is copied per row), so
+        n learnability rollouts of one task pay for its prompt once.
+
         Returns:
             Samples whose ``prompt_ids`` are the given ids, ``completion_ids`` the sampled
-            ids (stop token included), ``logprobs`` their untempered log-probabilities,
+            (and forced) ids, stop token included, ``logprobs`` their untempered
+            log-probabilities (0.0 at forced positions), ``forced`` the template mask,
             ``finish_reason`` ``"stop"`` or ``"length"``.
         """
+        if templates is not None and len(templates) != len(prompt_ids):
+            raise ValueError(f"{len(templates)} templates for {len(prompt_ids)} prompts")
         samples: list[Sample] = []
         for start in range(0, len(prompt_ids), self.batch_size):
             chunk = [list(map(int, p)) for p in prompt_ids[start : start + self.batch_size]]
-            samples.extend(self._generate_batch(chunk, greedy, generator))
+            steps = [[] for _ in chunk] if templates is None else templates[start : start + self.batch_size]
+            samples.extend(self._generate_batch(chunk, list(steps), greedy, generator))
         return samples
 
     def _choose(
@@ -129,33 +141,27 @@ class HFBackend:
         picked = torch.searchsorted(cdf, uniform, right=True).squeeze(-1)
         return picked.clamp_(max=cdf.shape[-1] - 1)
 
-    def _hit_stop_string(self, completion: list[int]) -> bool:
-        if not self.stop_strings:
-            return False
-        tail = self.tokenizer.decode(completion[-self._tail_tokens :], skip_special_tokens=False)
-        return any(stop in tail for stop in self.stop_strings)
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
 
-    @torch.inference_mode()
-    def _generate_batch(
-        self, prompts: list[list[int]], greedy: bool, generator: torch.Generator
-    ) -> list[Sample]:
-        if any(len(p) == 0 for p in prompts):
-            raise ValueError("cannot generate from an empty prompt (no token ids)")
+    def _prefill(self, prompts: list[list[int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """One forward pass over the distinct prompts, expanded to every row.
+
+        Returns the model output (logits of the last position, one row per prompt), the
+        attention mask and each row's next position.
+        """
         device = self.device
-        width = max(len(p) for p in prompts)
-        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, ids in enumerate(prompts):
+        distinct: dict[tuple[int, ...], int] = {}
+        rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+        unique = [list(p) for p in distinct]
+        width = max(len(p) for p in unique)
+        input_ids = torch.full((len(unique), width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(unique), width), dtype=torch.long)
+        for row, ids in enumerate(unique):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention[row, width - len(ids) :] = 1
         input_ids, attention = input_ids.to(device), attention.to(device)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        next_position = positions[:, -1] + 1
-
-        completions: list[list[int]] = [[] for _ in prompts]
-        logprobs: list[list[float]] = [[] for _ in prompts]
-        finish = ["length"] * len(prompts)
-        active = list(range(len(prompts)))
         output = self.model(
             input_ids=input_ids,
             attention_mask=attention,
@@ -163,28 +169,51 @@ class HFBackend:
             use_cache=True,
             logits_to_keep=1,
         )
+        next_position = positions[:, -1] + 1
+        if len(unique) < len(prompts):
+            index = torch.tensor(rows, dtype=torch.long, device=device)
+            output.past_key_values.batch_select_indices(index)
+            output.logits = output.logits[index]
+            attention, next_position = attention[index], next_position[index]
+        return output, attention, next_position
+
+    @torch.inference_mode()
+    def _generate_batch(
+        self,
+        prompts: list[list[int]],
+        templates: list[Sequence[TemplateStep]],
+        greedy: bool,
+        generator: torch.Generator,
+    ) -> list[Sample]:
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("cannot generate from an empty prompt (no token ids)")
+        device = self.device
+        cursors = [
+            RowCursor(steps, self.stop_token_ids, self.stop_strings, self._decode) for steps in templates
+        ]
+        output, attention, next_position = self._prefill(prompts)
         cache = output.past_key_values
+        active = list(range(len(prompts)))
         for step in range(self.max_new_tokens):
             logits = output.logits[:, -1, :].float()
-            tokens = self._choose(logits, greedy, generator)
-            chosen = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+            sampled = self._choose(logits, greedy, generator)
+            chosen = torch.log_softmax(logits, dim=-1).gather(-1, sampled[:, None]).squeeze(-1)
             keep: list[int] = []
-            for position, (row, token, logprob) in enumerate(
-                zip(active, tokens.tolist(), chosen.tolist())
-            ):
-                completions[row].append(token)
-                logprobs[row].append(logprob)
-                if token in self.stop_token_ids or self._hit_stop_string(completions[row]):
-                    finish[row] = "stop"
-                else:
+            fed: list[int] = []
+            for position, (row, token, logprob) in enumerate(zip(active, sampled.tolist(), chosen.tolist())):
+                cursor = cursors[row]
+                fed_token = cursor.push(token, logprob)
+                if not cursor.finished:
                     keep.append(position)
+                    fed.append(fed_token)
             if not keep or step == self.max_new_tokens - 1:
                 break
             if len(keep) < len(active):
                 index = torch.tensor(keep, dtype=torch.long, device=device)
                 cache.batch_select_indices(index)
-                attention, tokens, next_position = attention[index], tokens[index], next_position[index]
+                attention, next_position = attention[index], next_position[index]
                 active = [active[k] for k in keep]
+            tokens = torch.tensor(fed, dtype=torch.long, device=device)
             attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
             output = self.model(
                 input_ids=tokens[:, None],
@@ -197,12 +226,13 @@ class HFBackend:
         return [
             Sample(
                 prompt_ids=prompt,
-                completion_ids=completion,
-                logprobs=logprob,
-                text=self.tokenizer.decode(completion, skip_special_tokens=True),
-                finish_reason=reason,
+                completion_ids=cursor.completion,
+                logprobs=cursor.logprobs,
+                text=self.tokenizer.decode(cursor.completion, skip_special_tokens=True),
+                finish_reason="stop" if cursor.finished else "length",
+                forced=cursor.forced if any(cursor.forced) else [],
             )
-            for prompt, completion, logprob, reason in zip(prompts, completions, logprobs, finish)
+            for prompt, cursor in zip(prompts, cursors)
         ]
 
     def close(self) -> None:

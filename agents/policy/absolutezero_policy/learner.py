@@ -8,6 +8,9 @@ role x task type by the core's TRR++)::
     obj   = A_i * logp_new(t)                             # clip_ratio = None (REINFORCE)
     loss  = -sum_{i,t} obj / (total completion tokens in the batch)
 
+Tokens an answer template forced (``Sample.forced``) are masked out like the prompt: they
+enter neither the objective nor the token count, because the policy did not choose them.
+
 The token-level mean (over the whole batch, not per sample) weights every generated token
 equally, so long and short completions are not re-weighted against each other. The mean
 is exact across micro-batches: each micro-batch's summed objective is divided by the
@@ -141,8 +144,8 @@ class Learner:
         values = [float(a) for a in advantages]
         if any(not math.isfinite(a) for a in values):
             raise ValueError(f"advantages must be finite numbers, got {values}")
-        total_tokens = sum(len(s.completion_ids) for s in samples)
-        active = [(s, a) for s, a in zip(samples, values) if a != 0.0 and s.completion_ids]
+        total_tokens = sum(sum(s.trained_mask()) for s in samples)
+        active = [(s, a) for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask())]
         self.optimizer.zero_grad(set_to_none=True)
         stats = {
             "loss": 0.0,
@@ -165,6 +168,8 @@ class Learner:
             adv = torch.cat(
                 [torch.full((len(s.completion_ids),), a, dtype=torch.float32) for s, a in chunk]
             ).to(device)
+            mask = torch.cat([torch.tensor(s.trained_mask(), dtype=torch.bool) for s in chunk_samples]).to(device)
+            new, old, adv = new[mask], old[mask], adv[mask]
             log_ratio = new - old
             ratio = torch.exp(log_ratio)
             if self.clip_ratio is None:

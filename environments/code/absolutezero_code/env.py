@@ -83,12 +83,14 @@ class CodeEnvironment(Environment):
             truncated. ``max_output_chars`` bounds gold outputs, ``max_answer_chars``
             predicted outputs/inputs.
         prefill: how the assistant turn starts (part of every response): a style,
-            ``"think"`` (``<think>``), ``"answer"`` (the role's answer fence, e.g.
-            ``<answer>`` + ```` ```output ```` for a deduction solver) or ``"none"``, or
-            any other text used verbatim (see :func:`prompts.prefill_for`). Default
-            ``"answer"``: the embedded 135M model almost never writes a parseable answer
-            after ``<think>`` (0% in ``benchmarks/prompt_format_rate.py``) but fills an
-            opened answer fence most of the time; use ``"think"`` for models that reason.
+            ``"template"`` (default: the answer is a template whose fences and headers
+            are forced, the model fills in the program, values and message; see
+            :func:`prompts.answer_template`), ``"think"`` (``<think>``), ``"answer"``
+            (the role's answer fence, e.g. ``<answer>`` + ```` ```output ```` for a
+            deduction solver) or ``"none"``, or any other text used verbatim (see
+            :func:`prompts.prefill_for`). The templates are what lets the embedded
+            0.5B model write valid proposals; use ``"think"`` for models that reason
+            and for agents that cannot force text (the vLLM backend).
         reject_reference_copies: reject a proposal whose program and input equal one of
             the prompt's references (up to formatting).
         executor: name of the executor factory: ``"builtin"`` (the sandboxed
@@ -117,7 +119,7 @@ class CodeEnvironment(Environment):
         max_output_chars: int = 2000,
         max_message_chars: int = 500,
         max_answer_chars: int = 4000,
-        prefill: str = "answer",
+        prefill: str = "template",
         reject_reference_copies: bool = True,
         executor: str = BUILTIN_EXECUTOR,
     ) -> None:
@@ -258,7 +260,11 @@ class CodeEnvironment(Environment):
         return self._with_prefill(prompt, "solve", task.task_type)
 
     def _with_prefill(self, prompt: Prompt, role: str, task_type: str) -> Prompt:
-        """``prompt`` with the prefill the ``prefill`` option (a style or text) gives."""
+        """``prompt`` with the prefill (and, for the template style, the answer template)
+        that the ``prefill`` option gives."""
+        if self.settings.prefill == prompts.TEMPLATE_STYLE:
+            prefill, segments = prompts.answer_template(role, task_type, self.settings.num_induction_inputs)
+            return dataclasses.replace(prompt, prefill=prefill, segments=segments)
         prefill = prompts.prefill_for(self.settings.prefill, role, task_type)
         return prompt if prefill == prompt.prefill else dataclasses.replace(prompt, prefill=prefill)
 
