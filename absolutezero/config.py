@@ -31,12 +31,21 @@ class ConfigError(ValueError):
 class SelfPlayConfig:
     propose_batch: int = 4  # proposals per task type per step
     solve_batch: int = 4  # solver prompts per task type per step
-    learnability_samples: int = 2  # n >= 2 solver rollouts to estimate p-bar
+    # n >= 2 sampled solver rollouts per valid proposal to estimate p-bar (paper: 8); 4
+    # gives p-bar a resolution of 1/4 at half the paper's rollout cost on a CPU.
+    learnability_samples: int = 4
     references: int = 3  # K reference tasks shown to the proposer
     task_types: list[str] = field(default_factory=list)  # empty = all of the environment's
     buffer_capacity: int = 4096  # per task type; oldest non-seed entries are evicted
     recency_weight: float = 0.5  # share of solver tasks drawn from the newest quarter
-    seed_rounds: int = 1  # base-model proposal rounds before training (0 = identity seed only)
+    # At most this share of each step's solve batch is the step's own new valid proposals;
+    # the rest comes from the buffers (recency-weighted).
+    fresh_share: float = 0.5
+    # Seeding (paper: 256 per buffer): distinct valid tasks the untrained model must add to
+    # each buffer before training, proposing at most seed_max_rounds rounds of
+    # propose_batch per task type. 0 = the environment's identity seeds only.
+    seed_size: int = 16
+    seed_max_rounds: int = 16
 
 
 @dataclass
@@ -53,16 +62,23 @@ class GenerationConfig:
     temperature: float = 1.0
     top_p: float = 1.0
     batch_size: int = 16  # prompts generated together
+    # "auto": bfloat16 where the hardware computes it natively (CUDA, CPUs with AVX512-BF16
+    # or AMX), else float32 (on AVX2-only CPUs bf16 matmuls are emulated and several times
+    # slower than fp32); or "float32" / "bfloat16" / "float16".
+    dtype: str = "auto"
 
 
 @dataclass
 class TrainConfig:
-    learning_rate: float = 1e-6
+    # The paper's 1e-6 is for 7B models and thousands of steps; a 0.5B model trained for
+    # tens of steps on a CPU needs a larger step to move at all (see README, "Learning").
+    learning_rate: float = 1e-5
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     clip_ratio: Optional[float] = 0.2  # PPO-style ratio clip; None = plain REINFORCE
     micro_batch: int = 4
-    autocast_bf16: bool = True
+    # None = auto: on where bf16 is native (see generation.dtype), off elsewhere.
+    autocast_bf16: Optional[bool] = None
 
 
 @dataclass
@@ -71,6 +87,15 @@ class EvalConfig:
     benchmarks: list[str] = field(default_factory=lambda: ["cruxeval-o", "cruxeval-i"])
     path: Optional[str] = None  # CruxEval JSONL; None = the benchmark's default location
     limit: int = 32
+
+
+@dataclass
+class ProbeConfig:
+    # A held-out probe set: tasks the untrained model proposes in a separate seeded pass
+    # (never trained on, never in a buffer), scored greedily every `every` steps.
+    every: int = 5  # 0 = no probe set
+    per_type: int = 16  # probe tasks per task type
+    max_rounds: int = 16  # proposal rounds allowed to find them
 
 
 @dataclass
@@ -84,6 +109,8 @@ class RunConfig:
     out: str = "runs"  # parent folder; each run gets a sub-folder
     name: Optional[str] = None  # run folder name; None = <env>-<timestamp>
     resume: Optional[str] = None  # run folder or checkpoint to continue from
+    # A seed_buffers.jsonl written by an earlier run: start from it instead of seeding.
+    seed_buffers: Optional[str] = None
     checkpoint_every: int = 5
     # Newest checkpoints kept (each holds model + AdamW state, ~1.6 GB for the 135M
     # model); None keeps every one.
@@ -94,6 +121,7 @@ class RunConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_options: dict[str, Any] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)  # extra plugin modules to load by import path
@@ -233,6 +261,16 @@ def validate(config: DictConfig) -> None:
         raise ConfigError("selfplay.references must be >= 0")
     if not 0.0 <= config.selfplay.recency_weight <= 1.0:
         raise ConfigError("selfplay.recency_weight must be in [0, 1]")
+    if not 0.0 <= config.selfplay.fresh_share <= 1.0:
+        raise ConfigError("selfplay.fresh_share must be in [0, 1]")
+    for dotted in ("selfplay.seed_size", "selfplay.seed_max_rounds", "probe.every", "probe.per_type", "probe.max_rounds"):
+        if OmegaConf.select(config, dotted) < 0:
+            raise ConfigError(f"{dotted} must be >= 0, got {OmegaConf.select(config, dotted)!r}")
+    if config.generation.dtype not in ("auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"):
+        raise ConfigError(
+            f"generation.dtype must be auto, float32, bfloat16 or float16, got {config.generation.dtype!r}"
+            f"{did_you_mean(str(config.generation.dtype), ['auto', 'float32', 'bfloat16', 'float16'])}"
+        )
     if config.rewards.variant not in ("paper", "original"):
         raise ConfigError(
             f"rewards.variant must be 'paper' or 'original', got {config.rewards.variant!r}"

@@ -35,6 +35,10 @@ PANELS: dict[str, tuple[str, str, str]] = {
     "rewards": ("Mean reward per role x task type", "reward", r"^((?:propose|solve)/.+)/reward_mean$"),
     "buffer_sizes": ("Buffer sizes", "tasks", r"^buffer/(.+)/size$"),
     "benchmarks": ("Benchmark pass@1 (eval.every steps)", "pass@1", r"^eval/(.+)/pass@1$"),
+    "learnable_rate": (
+        "Valid proposals with 0 < p-bar < 1", "learnable share", r"^propose/(.+)/learnable_rate$"
+    ),
+    "probe_accuracy": ("Held-out probe accuracy (greedy)", "correct answers", r"^probe/(.+)/accuracy$"),
 }
 
 

@@ -33,6 +33,8 @@ __all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "AGENT_KEYS", "agent_options", "ma
 
 EXIT_CONFIG = 2
 EXIT_INTERRUPTED = 130
+SEED_BUFFERS_FILE = "seed_buffers.jsonl"
+PROBE_SEED_OFFSET = 1_000_003
 
 #: config key -> agent constructor keyword (docs/ARCHITECTURE.md, "Agents are constructed ...")
 AGENT_KEYS: dict[str, str] = {
@@ -43,6 +45,7 @@ AGENT_KEYS: dict[str, str] = {
     "generation.temperature": "temperature",
     "generation.top_p": "top_p",
     "generation.batch_size": "batch_size",
+    "generation.dtype": "dtype",
     "train.learning_rate": "learning_rate",
     "train.weight_decay": "weight_decay",
     "train.grad_clip": "grad_clip",
@@ -183,24 +186,73 @@ class _Run:
         )
         return {f"eval/{name}": float(value) for name, value in scores.items()}
 
+    def _seed(self) -> dict[str, float]:
+        """Seed the buffers (or take ``seed_buffers=``) and save them as seed_buffers.jsonl."""
+        from absolutezero.buffers import BufferSet
+
+        cfg = self.config
+        if cfg.seed_buffers:
+            path = Path(str(cfg.seed_buffers)).expanduser()
+            try:
+                buffers = BufferSet.load(path, int(cfg.selfplay.buffer_capacity))
+            except (OSError, ValueError) as error:
+                raise ConfigError(f"seed_buffers={cfg.seed_buffers}: cannot use it: {error}") from None
+            self.trainer.use_seed_buffers(buffers)
+            metrics = {"seed/reused": 1.0, **{f"buffer/{t}/size": float(n) for t, n in buffers.sizes().items()}}
+            print(f"seed buffers taken from {path} (no seeding)", file=sys.stderr, flush=True)
+        else:
+            print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
+            metrics = self.trainer.seed().metrics
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
+        return metrics
+
+    def _probe_set(self) -> Any:
+        """The run's held-out probe set: read back on resume, else proposed now."""
+        from absolutezero.probe import PROBE_FILE, ProbeSet
+
+        cfg = self.config
+        if not cfg.probe.every:
+            return None
+        path = self.run_dir / PROBE_FILE
+        if path.is_file():
+            probe = ProbeSet.load(path, self.env, self.trainer.task_types)
+            self.trainer.exclude(probe.all_tasks())
+            return probe
+        print("proposing the held-out probe set (never trained on) ...", file=sys.stderr, flush=True)
+        # Its own seed, far from the run's, so the probe pass is not the seeding pass.
+        tasks = self.trainer.propose_held_out(
+            int(cfg.probe.per_type), seed=int(cfg.seed) + PROBE_SEED_OFFSET, max_rounds=int(cfg.probe.max_rounds)
+        )
+        probe = ProbeSet(tasks)
+        probe.save(path, self.env)
+        return probe
+
     def train(self) -> None:
         from tqdm.auto import tqdm
 
         cfg = self.config
+        first: dict[str, float] | None = None
         if not self.trainer.seeded:
-            print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
+            first = self._seed()
+        probe = self._probe_set()
+        if first is not None and probe is not None:
+            first.update(probe.score(self.trainer.solve_greedily))
         with MetricsWriter(self.metrics_path) as writer, tqdm(
             total=int(cfg.steps), initial=min(self.trainer.step_count, int(cfg.steps)),
             desc="self-play", unit="step", disable=not cfg.progress, dynamic_ncols=True,
         ) as bar:
+            if first is not None:
+                record = writer.write(0, first)
+                self.pm.hook.absolutezero_step_metrics(step=0, metrics=record)
             for result in self.trainer.iterate(int(cfg.steps)):
                 metrics = dict(result.metrics)
+                if probe is not None and result.step % cfg.probe.every == 0:
+                    metrics.update(probe.score(self.trainer.solve_greedily))
                 if result.step > 0 and cfg.eval.every and result.step % cfg.eval.every == 0:
                     metrics.update(self.evaluate(result.step))
                 record = writer.write(result.step, metrics)
                 self.pm.hook.absolutezero_step_metrics(step=result.step, metrics=record)
-                if result.step == 0:
-                    continue
                 bar.update(1)
                 bar.set_postfix(_postfix(record), refresh=True)
                 if result.interrupted:

@@ -10,8 +10,9 @@ methods, the buffers, rewards, TRR++ and the plugin hooks. One step (``T`` task 
     2. validate  ONE env.validate over all proposals -> plugin absolutezero_filter_proposal
                  -> valid tasks enter their buffer (tagged with the step; task_accepted /
                  task_rejected hooks)
-    3. solve     T*S tasks drawn from the buffers with recency bias, plus every valid
-                 proposal repeated n times (learnability rollouts)
+    3. solve     T*S tasks: up to ``fresh_share`` of them this step's new valid
+                 proposals, the rest drawn from the buffers with recency bias; plus
+                 every valid proposal repeated n times (learnability rollouts)
                  -> ONE agent.generate (sampled, never greedy)
                  -> plugin absolutezero_filter_answer -> ONE env.verify
     4. rewards   proposer: format penalty / unlearnable / 1 - p̄ from the n rollouts;
@@ -20,7 +21,17 @@ methods, the buffers, rewards, TRR++ and the plugin hooks. One step (``T`` task 
     6. update    ONE agent.update(samples, advantages)
 
 Batching every generation of a phase into one call is what makes a step affordable on a
-CPU (batch 32 generates ~5x more tokens/s than batch 1).
+CPU (batch 32 generates ~5x more tokens/s than batch 1), and the n rollouts of one task
+are adjacent so the agent can share their prompt's prefill.
+
+**Seeding** (:meth:`SelfPlayTrainer.seed`), as in the paper: before any training the
+untrained model proposes until every buffer holds ``seed_size`` distinct valid tasks
+beyond the environment's own seeds; these are validated like any proposal.
+
+**Held-out tasks** (:meth:`SelfPlayTrainer.propose_held_out`): a probe set proposed by
+the untrained model with its own rng. Its tasks never enter a buffer, even when the
+model proposes one of them again later, so the probe measures generalisation, not
+memorisation.
 
 **Learnability rollouts are not trained on.** As in the paper, they only estimate p̄ for
 the proposer's reward; the solver learns from its solve batch. Training on them would
@@ -148,6 +159,7 @@ class SelfPlayTrainer:
         rewards: RewardScheme = PAPER,
         seed: int = 0,
         plugin_manager: pluggy.PluginManager | None = None,
+        progress: bool = False,
     ) -> None:
         self.env = env
         self.agent = agent
@@ -167,6 +179,8 @@ class SelfPlayTrainer:
         self.rng = np.random.default_rng(seed)
         self.step_count = 0
         self.seeded = False
+        self.progress = progress
+        self.held_out: set[str] = set()  # Task.key() of probe tasks: never added to a buffer
 
     @classmethod
     def from_config(
@@ -181,7 +195,7 @@ class SelfPlayTrainer:
         if not isinstance(settings, SelfPlayConfig):  # a plain dict from an unstructured config
             settings = SelfPlayConfig(**settings)
         scheme = RewardScheme.from_config(**OmegaConf.to_container(config.rewards))
-        return cls(env, agent, settings, scheme, int(config.seed), plugin_manager)
+        return cls(env, agent, settings, scheme, int(config.seed), plugin_manager, bool(config.progress))
 
     def _select_task_types(self, wanted: list[str]) -> tuple[str, ...]:
         available = list(self.env.task_types)
@@ -243,26 +257,47 @@ class SelfPlayTrainer:
             yield self.step()
 
     def seed(self) -> StepResult:
-        """Fill the buffers before training: the environment's seed tasks, then
-        ``seed_rounds`` rounds of proposals by the untrained model (validated, not trained).
+        """Fill the buffers before training: the environment's seed tasks, then rounds of
+        proposals by the untrained model (validated, deduplicated, not trained on) until
+        every trained task type's buffer holds ``seed_size`` more distinct tasks, or
+        ``seed_max_rounds`` rounds have run.
 
         Returns:
-            Step 0's result: ``seed/<t>/valid_rate`` per round average, buffer sizes, time.
+            Step 0's result: ``seed/<t>/valid_rate`` over all seeding proposals,
+            ``seed/<t>/tasks`` (distinct tasks added), ``seed/rounds``, buffer sizes, time.
         """
+        from tqdm.auto import tqdm
+
         snapshot = self._snapshot()
         try:
             started = time.perf_counter()
             for task_type in self.buffers.task_types:
                 for task in self.env.seed_tasks(task_type):
                     self.buffers.add(task, 0, seed=True)
+            base = self.buffers.sizes()
+            want = self.settings.seed_size
+
+            def added(task_type: str) -> int:
+                return self.buffers.sizes()[task_type] - base[task_type]
+
             valid: dict[str, list[bool]] = {t: [] for t in self.task_types}
-            for _ in range(self.settings.seed_rounds):
-                for proposal in self._propose(step=0, stats=_StepStats()):
-                    valid[proposal.task_type].append(proposal.validation.valid)
-            metrics: dict[str, float] = {}
+            rounds = 0
+            with tqdm(total=want * len(self.task_types), desc="seeding", unit="task",
+                      disable=not self.progress or want == 0, dynamic_ncols=True) as bar:
+                while rounds < self.settings.seed_max_rounds:
+                    lacking = [t for t in self.task_types if added(t) < want]
+                    if not lacking:
+                        break
+                    rounds += 1
+                    for proposal in self._propose(0, _StepStats(), lacking):
+                        valid[proposal.task_type].append(proposal.validation.valid)
+                    bar.update(sum(min(want, added(t)) for t in self.task_types) - bar.n)
+                    bar.set_postfix({t: added(t) for t in self.task_types}, refresh=True)
+            metrics: dict[str, float] = {"seed/rounds": float(rounds)}
             for task_type, flags in valid.items():
                 if flags:
                     metrics[f"seed/{task_type}/valid_rate"] = float(np.mean(flags))
+                metrics[f"seed/{task_type}/tasks"] = float(added(task_type))
             metrics.update(self._buffer_metrics())
             metrics["time/seeding"] = time.perf_counter() - started
         except BaseException:
@@ -270,6 +305,64 @@ class SelfPlayTrainer:
             raise
         self.seeded = True
         return StepResult(0, metrics)
+
+    def use_seed_buffers(self, buffers: BufferSet) -> None:
+        """Start from saved seed buffers (a previous run's ``seed_buffers.jsonl``) instead
+        of seeding.
+
+        Raises:
+            ConfigError: the buffers hold other task types than this trainer needs.
+        """
+        if buffers.task_types != self.buffers.task_types:
+            raise ConfigError(
+                f"the seed buffers hold task types {list(buffers.task_types)} but this run needs "
+                f"{list(self.buffers.task_types)}; seed with the same env and selfplay.task_types"
+            )
+        self.buffers = buffers
+        self.seeded = True
+
+    def propose_held_out(self, per_type: int, seed: int, max_rounds: int) -> dict[str, list[Task]]:
+        """Held-out tasks proposed by the current model, validated like any proposal.
+
+        Proposals use their own ``np.random.default_rng(seed)`` for references (the
+        trainer's rng is untouched) and are kept only when valid, distinct and not already
+        in a buffer. From then on their keys are in :attr:`held_out`, so no buffer (and so
+        no training batch) ever holds them. Restore the exclusion on resume with
+        :meth:`exclude`.
+
+        Returns:
+            Up to ``per_type`` tasks per trained task type (fewer if ``max_rounds`` of
+            proposals did not find enough).
+        """
+        rng = np.random.default_rng(seed)
+        found: dict[str, dict[str, Task]] = {t: {} for t in self.task_types}
+        for _ in range(max_rounds):
+            lacking = [t for t in self.task_types if len(found[t]) < per_type]
+            if not lacking:
+                break
+            for proposal in self._propose(0, _StepStats(), lacking, rng=rng, add=False):
+                task = proposal.validation.task
+                if task is None or task in self.buffers or len(found[task.task_type]) >= per_type:
+                    continue
+                found[task.task_type].setdefault(task.key(), task)
+        tasks = {t: list(chosen.values()) for t, chosen in found.items()}
+        self.exclude(task for chosen in tasks.values() for task in chosen)
+        return tasks
+
+    def exclude(self, tasks: Iterator[Task] | Sequence[Task]) -> None:
+        """Never add these tasks to a buffer (held-out evaluation tasks)."""
+        self.held_out.update(task.key() for task in tasks)
+
+    def solve_greedily(self, tasks: Sequence[Task]) -> list[Verdict]:
+        """Greedy answers to ``tasks`` and their verdicts (for held-out evaluation; no
+        training, no buffers, trainer rng untouched)."""
+        if not tasks:
+            return []
+        prompts = [self.env.solver_prompt(task) for task in tasks]
+        outputs = self.agent.generate(prompts, num_samples=1, greedy=True)
+        answers = [_Answer(task, prompt, samples[0]) for task, prompt, samples in zip(tasks, prompts, outputs)]
+        self._verify(answers, _StepStats())
+        return [answer.verdict for answer in answers]
 
     def step(self) -> StepResult:
         """One self-play step (seeds first if :meth:`seed` has not run).
@@ -323,15 +416,25 @@ class SelfPlayTrainer:
         stats.generated_tokens += sum(len(sample.completion_ids) for sample in chosen)
         return chosen
 
-    def _propose(self, step: int, stats: _StepStats) -> list[_Proposal]:
-        """Generate, validate and filter one batch of proposals; add valid tasks to buffers."""
+    def _propose(
+        self,
+        step: int,
+        stats: _StepStats,
+        task_types: Sequence[str] | None = None,
+        rng: np.random.Generator | None = None,
+        add: bool = True,
+    ) -> list[_Proposal]:
+        """Generate, validate and filter one batch of proposals (``propose_batch`` per task
+        type); with ``add``, valid tasks enter their buffers (held-out ones excepted) and
+        the accepted/rejected hooks run."""
+        rng = self.rng if rng is None else rng
         prompts: list[tuple[str, Prompt]] = []
-        for task_type in self.task_types:
+        for task_type in self.task_types if task_types is None else task_types:
             for _ in range(self.settings.propose_batch):
                 references = self.buffers.sample_references(
-                    self.env.reference_types(task_type), self.settings.references, self.rng
+                    self.env.reference_types(task_type), self.settings.references, rng
                 )
-                prompts.append((task_type, self.env.proposer_prompt(task_type, references, self.rng)))
+                prompts.append((task_type, self.env.proposer_prompt(task_type, references, rng)))
         samples = self._generate([prompt for _, prompt in prompts], stats)
         proposals = [_Proposal(t, prompt, sample) for (t, prompt), sample in zip(prompts, samples)]
         started = time.perf_counter()
@@ -353,9 +456,12 @@ class SelfPlayTrainer:
                 if reason is not None:
                     validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
             proposal.validation = validation
+            if not add:
+                continue
             if validation.valid:
                 assert validation.task is not None
-                proposal.new = self.buffers.add(validation.task, step)
+                if validation.task.key() not in self.held_out:
+                    proposal.new = self.buffers.add(validation.task, step)
                 self.pm.hook.absolutezero_task_accepted(task=validation.task, step=step)
             else:
                 self.pm.hook.absolutezero_task_rejected(
@@ -374,9 +480,14 @@ class SelfPlayTrainer:
                 prompt = self.env.solver_prompt(task)
                 rollouts.extend((proposal, task, prompt) for _ in range(n))
         batch: list[tuple[Task, Prompt]] = []
+        fresh_limit = int(self.settings.solve_batch * self.settings.fresh_share)
         for task_type in self.task_types:
-            tasks = self.buffers.sample_for_solving(
-                task_type, self.settings.solve_batch, self.rng, self.settings.recency_weight
+            fresh = [
+                p.validation.task for p in proposals
+                if p.new and p.task_type == task_type and p.validation.task is not None
+            ][:fresh_limit]
+            tasks = fresh + self.buffers.sample_for_solving(
+                task_type, self.settings.solve_batch - len(fresh), self.rng, self.settings.recency_weight
             )
             batch.extend((task, self.env.solver_prompt(task)) for task in tasks)
         jobs = [(task, prompt) for _, task, prompt in rollouts] + batch

@@ -10,7 +10,7 @@ from absolutezero.config import ConfigError, load_config, load_saved_config, sav
 
 def test_defaults_and_overrides():
     config = load_config()
-    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("code", 20, 2)
+    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("code", 20, 4)
     config = load_config(
         ["env=arith", "steps=7", "selfplay.references=0", "train.clip_ratio=null",
          "rewards.wrong_answer=-0.5", "selfplay.task_types=[evaluate]", "env_options.max_chars=50",

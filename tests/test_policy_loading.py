@@ -141,9 +141,9 @@ def test_agent_defaults_match_run_config():
 def test_embedded_model_loads_from_cache_and_generates():
     from absolutezero_policy.agent import PolicyAgent
 
-    cache = model_loading.embedded_model_dir()
+    cache = model_loading.embedded_model_dir()  # the default embedded model
     assert (cache / "model.safetensors").is_file()
-    assert not list(cache.parent.glob(".smollm2-135m-instruct.*.tmp"))
+    assert not list(cache.parent.glob(f".{cache.name}.*.tmp"))
     agent = PolicyAgent(max_new_tokens=8, seed=0)
     try:
         assert getattr(agent.model, "hf_quantizer", None) is None

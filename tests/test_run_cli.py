@@ -11,6 +11,7 @@ import textwrap
 import pytest
 from omegaconf import OmegaConf
 
+from absolutezero.config import ConfigError
 from absolutezero.metrics import read_metrics
 from absolutezero.plots import PANELS
 from absolutezero.run import agent_options, main, usage
@@ -79,8 +80,11 @@ def test_agent_options_maps_config_keys_to_constructor_arguments():
     from absolutezero.config import load_config
 
     options = agent_options(load_config(["generation.max_new_tokens=7", "train.clip_ratio=null",
-                                         "agent_options.dtype=float32"]))
+                                         "generation.dtype=float32", "agent_options.device=cpu"]))
     assert options["max_new_tokens"] == 7 and options["clip_ratio"] is None and options["dtype"] == "float32"
+    assert options["device"] == "cpu"
+    with pytest.raises(ConfigError, match="duplicates the config key 'generation.dtype'"):
+        agent_options(load_config(["agent_options.dtype=float32"]))
     assert set(options) >= {"model", "backend", "seed", "temperature", "top_p", "batch_size", "learning_rate",
                             "weight_decay", "grad_clip", "micro_batch", "autocast_bf16"}
 
@@ -154,7 +158,7 @@ def test_default_run_folder_is_env_and_timestamp(tmp_path, tiny_model_dir, capsy
     pytest.importorskip("absolutezero_policy.agent")
     args = [f"out={tmp_path}", "env=arith", f"model={tiny_model_dir}", "steps=1", "progress=false",
             "generation.max_new_tokens=4", "selfplay.propose_batch=1", "selfplay.solve_batch=1",
-            "selfplay.seed_rounds=0", "train.autocast_bf16=false"]
+            "selfplay.seed_size=0", "probe.every=0", "train.autocast_bf16=false"]
     assert main(args) == 0 and main(args) == 0  # same second: a suffix keeps them apart
     folders = sorted(p.name for p in tmp_path.iterdir())
     assert len(folders) == 2 and all(name.startswith("arith-") for name in folders)

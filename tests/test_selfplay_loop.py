@@ -91,7 +91,7 @@ class ScriptedAgent(Agent):
 
 def make_trainer(seed: int = 0, agent_seed: int = 0, pm=None, **settings) -> SelfPlayTrainer:
     env = make_environment("arith")
-    defaults = dict(propose_batch=4, solve_batch=3, learnability_samples=2, references=2, seed_rounds=1)
+    defaults = dict(propose_batch=4, solve_batch=3, learnability_samples=2, references=2, seed_size=1, seed_max_rounds=1)
     defaults.update(settings)
     return SelfPlayTrainer(env, ScriptedAgent(agent_seed), SelfPlayConfig(**defaults), seed=seed, plugin_manager=pm)
 
@@ -281,7 +281,7 @@ def test_end_to_end_with_the_tiny_policy_model(tiny_model_dir, env_name):
     env = make_environment(env_name)
     agent = _policy_agent(tiny_model_dir)
     try:
-        settings = SelfPlayConfig(propose_batch=2, solve_batch=2, seed_rounds=1)
+        settings = SelfPlayConfig(propose_batch=2, solve_batch=2, seed_size=1, seed_max_rounds=1)
         trainer = SelfPlayTrainer(env, agent, settings, seed=0)
         results = list(trainer.iterate(2))
         assert [r.step for r in results] == [0, 1, 2]

