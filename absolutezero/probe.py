@@ -79,14 +79,15 @@ class ProbeSet:
         tasks).
 
         Returns:
-            ``probe/<t>/accuracy``, ``probe/<t>/format_ok_rate``, ``probe/<t>/size`` and
-            ``probe/overall/accuracy`` (empty for an empty set).
+            ``probe/<t>/size`` always (so an empty probe set is visible in the metrics);
+            ``probe/<t>/accuracy``, ``probe/<t>/format_ok_rate`` and
+            ``probe/overall/accuracy`` where there are tasks.
         """
+        metrics = {f"probe/{task_type}/size": float(len(chosen)) for task_type, chosen in self.tasks.items()}
         tasks = self.all_tasks()
         if not tasks:
-            return {}
+            return metrics
         verdicts = solve(tasks)
-        metrics: dict[str, float] = {}
         offset = 0
         for task_type, chosen in self.tasks.items():
             mine = verdicts[offset : offset + len(chosen)]
@@ -95,6 +96,5 @@ class ProbeSet:
                 continue
             metrics[f"probe/{task_type}/accuracy"] = float(np.mean([v.correct for v in mine]))
             metrics[f"probe/{task_type}/format_ok_rate"] = float(np.mean([v.format_ok for v in mine]))
-            metrics[f"probe/{task_type}/size"] = float(len(mine))
         metrics["probe/overall/accuracy"] = float(np.mean([v.correct for v in verdicts]))
         return metrics

@@ -24,6 +24,24 @@ from absolutezero.protocol import Sample
 from absolutezero_policy.templating import RowCursor, TemplateStep
 
 
+#: Shorter common prefixes are not worth an extra forward pass.
+MIN_SHARED_PREFIX = 16
+
+
+def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """Tokens shared by the start of every prompt, leaving each at least one of its own
+    (the last prompt token must go through the model to give the first logits)."""
+    first = prompts[0]
+    length = min(len(p) for p in prompts) - 1
+    for other in prompts[1:]:
+        limit = min(length, len(other))
+        index = 0
+        while index < limit and other[index] == first[index]:
+            index += 1
+        length = index
+    return max(length, 0)
+
+
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     """Set logits outside the nucleus to -inf (the smallest set with mass >= ``top_p``).
 
@@ -45,7 +63,8 @@ class HFBackend:
     """Batched sampling from a transformers causal LM.
 
     ``model`` is the generation copy (e.g. bfloat16) that ``sync_weights`` refreshes from
-    the trained model; ``stop_token_ids`` end a completion (the token is kept, it is part
+    the trained model, or the trained model itself (float32); ``share_prefixes=False``
+    turns off the shared prefill of identical prompts (for side-by-side measurements); ``stop_token_ids`` end a completion (the token is kept, it is part
     of what the policy learns), as do ``stop_strings`` appearing in the decoded completion.
     """
 
@@ -60,6 +79,7 @@ class HFBackend:
         max_new_tokens: int,
         temperature: float,
         top_p: float,
+        share_prefixes: bool = True,
     ) -> None:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(
@@ -78,6 +98,7 @@ class HFBackend:
         self.temperature = temperature
         self.top_p = top_p
         self.pad_token_id = int(tokenizer.pad_token_id)
+        self.share_prefixes = share_prefixes
 
     @property
     def device(self) -> torch.device:
@@ -145,27 +166,48 @@ class HFBackend:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
-        """One forward pass over the distinct prompts, expanded to every row.
+        """The prompts' forward pass, doing shared work once, expanded to every row.
+
+        With ``share_prefixes``: identical prompts are computed once, and the longest
+        prefix common to all distinct prompts (system prompt, instructions) is computed
+        once for the chunk and its KV cache copied to each of them; only the rest of each
+        prompt then goes through the model. The suffixes are left-padded *between* the
+        shared prefix and the suffix, masked out, with positions continuing from the
+        prefix, so every row sees exactly its own prompt.
 
         Returns the model output (logits of the last position, one row per prompt), the
         attention mask and each row's next position.
         """
         device = self.device
-        distinct: dict[tuple[int, ...], int] = {}
-        rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
-        unique = [list(p) for p in distinct]
-        width = max(len(p) for p in unique)
+        if self.share_prefixes:
+            distinct: dict[tuple[int, ...], int] = {}
+            rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+            unique = [list(p) for p in distinct]
+        else:
+            rows, unique = list(range(len(prompts))), prompts
+        shared = _common_prefix_length(unique) if self.share_prefixes and len(unique) > 1 else 0
+        cache = None
+        if shared >= MIN_SHARED_PREFIX:
+            head = torch.tensor([unique[0][:shared]], dtype=torch.long, device=device)
+            cache = self.model(input_ids=head, use_cache=True, logits_to_keep=1).past_key_values
+            cache.batch_select_indices(torch.zeros(len(unique), dtype=torch.long, device=device))
+        else:
+            shared = 0
+        tails = [p[shared:] for p in unique]
+        width = max(len(t) for t in tails)
         input_ids = torch.full((len(unique), width), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((len(unique), width), dtype=torch.long)
-        for row, ids in enumerate(unique):
+        tail_mask = torch.zeros((len(unique), width), dtype=torch.long)
+        for row, ids in enumerate(tails):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention[row, width - len(ids) :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            tail_mask[row, width - len(ids) :] = 1
+        input_ids, tail_mask = input_ids.to(device), tail_mask.to(device)
+        positions = shared + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        attention = torch.cat([tail_mask.new_ones((len(unique), shared)), tail_mask], dim=1)
         output = self.model(
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
+            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
         )

@@ -71,6 +71,7 @@ _STYLE_DEFAULTS = {"think": "<think>", "answer": "<answer>\n", "none": ""}
 #: the program body, the values and the message (see :func:`answer_template`).
 TEMPLATE_STYLE = "template"
 _CLOSE = "```"
+_LINE = "\n"
 
 
 def answer_template(role: str, task_type: str, num_inputs: int) -> tuple[str, tuple[Segment, ...]]:
@@ -86,21 +87,28 @@ def answer_template(role: str, task_type: str, num_inputs: int) -> tuple[str, tu
     wrongly (two values in one input block, prose in a program) is rejected with the
     parser's reason, never repaired.
 
-    The last segment forces nothing (an unclosed ``</answer>`` at the end of a response
-    is accepted by the parser), so no decoding step is spent on boilerplate.
+    A value (an input, an output) is one line: its segment ends at the first newline and
+    the closing fence is forced. Measured with Qwen2.5-Coder-0.5B, a value segment that
+    waited for a closing fence lost most induction proposals: the model wrote several
+    values into one block, or an explanation, and never closed it. Programs and the
+    message end at their closing fence. No ``</answer>`` is forced after the last part (the
+    parser accepts a response that ends inside the answer), so no decoding step is spent
+    on boilerplate.
     """
     if role == "propose" and task_type in ("deduction", "abduction"):
         # Program first: the input is written knowing f's signature.
         return "<answer>\n```python\ndef f(", (
             Segment(_CLOSE, "\n```input\n"),
-            Segment(_CLOSE),
+            Segment(_LINE, _CLOSE),
         )
     if role == "propose" and task_type == "induction":
-        inputs = tuple(Segment(_CLOSE, "\n```input\n") for _ in range(num_inputs - 1))
-        return "<answer>\n```input\n", inputs + (Segment(_CLOSE, "\n```message\n"), Segment(_CLOSE))
-    opener = {"deduction": "```output\n", "abduction": "```input\n", "induction": "```python\ndef f("}
-    if role == "solve" and task_type in opener:
-        return "<answer>\n" + opener[task_type], (Segment(_CLOSE),)
+        inputs = tuple(Segment(_LINE, _CLOSE + "\n```input\n") for _ in range(num_inputs - 1))
+        return "<answer>\n```input\n", inputs + (Segment(_LINE, _CLOSE + "\n```message\n"), Segment(_CLOSE))
+    if role == "solve" and task_type in ("deduction", "abduction"):
+        opener = "```output\n" if task_type == "deduction" else "```input\n"
+        return "<answer>\n" + opener, (Segment(_LINE, _CLOSE),)
+    if role == "solve" and task_type == "induction":
+        return "<answer>\n```python\ndef f(", (Segment(_CLOSE),)
     raise ValueError(f"no answer template for role {role!r} and task type {task_type!r}")
 
 
@@ -195,8 +203,8 @@ def proposer_messages(
         f"Your task must be new and different from the existing ones, {_GOALS[task_type]}.\n\n"
         "Answer in this format:\n"
         + _answer_format(
-            ("python", "def f(<arguments>):\n    <your code>"),
-            ("input", "<the arguments of f>"),
+            ("python", "def f(<parameter names>):\n    <your code>"),
+            ("input", "<argument values, on one line>"),
         )
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
@@ -259,7 +267,7 @@ def abduction_solver_messages(program: str, output: str) -> Messages:
         f"{_fence('python', program)}\n"
         f"{_fence('output', output)}\n\n"
         "Give the arguments of f as plain values, in this format:\n"
-        + _answer_format(("input", "<the arguments of f>"))
+        + _answer_format(("input", "<argument values, on one line>"))
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -277,6 +285,6 @@ def induction_solver_messages(pairs: Sequence[tuple[str, str]], message: str) ->
         f"{shown}\n"
         f"Hint: {message}\n\n"
         "Write the program in this format:\n"
-        + _answer_format(("python", "def f(<arguments>):\n    <your code>"))
+        + _answer_format(("python", "def f(<parameter names>):\n    <your code>"))
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
