@@ -6,7 +6,7 @@ Command line::
     python -m absolutezero.evaluate benchmark=cruxeval-o,cruxeval-i model=runs/code-1 \\
         samples=10 k=5 temperature=0.8 out=evals/after
 
-``model`` is ``embedded`` (SmolLM2-135M-Instruct), a Hugging Face name or folder, or a
+``model`` is an embedded model (``embedded`` = Qwen2.5-Coder-0.5B-Instruct, or ``smollm2-135m``), a Hugging Face name or folder, or a
 self-play run / checkpoint folder (its latest, or given, checkpoint's saved agent folder
 is loaded as the model, with the run's agent options). The self-play loop calls
 :func:`evaluate` with its live agent.
@@ -227,6 +227,7 @@ def build_agent(args: EvalArgs) -> tuple[Agent, str]:
         "grad_clip": train.grad_clip,
         "clip_ratio": train.clip_ratio,
         "micro_batch": train.micro_batch,
+        "trainable_layers": 0,
         "autocast_bf16": train.autocast_bf16,
     }
     agent_name = args.agent

@@ -38,6 +38,13 @@ as ``"### <role>\\n<content>\\n\\n"`` blocks followed by ``"### assistant\\n" + 
 the structured :class:`~absolutezero.protocol.Prompt` is in ``info["prompt"]``. An action
 is the completion *after* the prefill: the adapter hands ``prefill + action`` to the
 environment, as the trainer does.
+
+Answer templates: when ``info["prompt"].segments`` is non-empty (the code environment's
+default), the completion must contain the template's forced text, as the trainer's agent
+produces it. Write only the free parts and build the action with
+:func:`absolutezero.protocol.fill_template`::
+
+    action = fill_template(info["prompt"], ["x):\n    return x * 2\n```", "21\n"])
 """
 
 from __future__ import annotations

@@ -81,17 +81,23 @@ class Segment:
     The model writes freely until its text *in this segment* contains ``stop`` (the
     stop text is kept; the segment ends with the token that completed it), then ``then``
     is appended verbatim (forced, never trained on). ``stop`` must be non-empty: a
-    segment with no end would make every later forced part unreachable.
+    segment with no end would make every later forced part unreachable. ``max_tokens``
+    bounds the free part: a segment still open after that many sampled tokens ends the
+    completion (``finish_reason="length"``), so one rambling sample cannot hold a whole
+    batch's decoding for the global token limit.
     """
 
     stop: str
     then: str = ""
+    max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop, str) or not self.stop:
             raise ValueError(f"a Segment needs a non-empty stop string, got {self.stop!r}")
         if not isinstance(self.then, str):
             raise ValueError(f"Segment.then must be a str, got {type(self.then).__name__}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1):
+            raise ValueError(f"Segment.max_tokens must be a positive int or None, got {self.max_tokens!r}")
 
 
 @dataclass(frozen=True)

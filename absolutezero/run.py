@@ -51,6 +51,7 @@ AGENT_KEYS: dict[str, str] = {
     "train.grad_clip": "grad_clip",
     "train.clip_ratio": "clip_ratio",
     "train.micro_batch": "micro_batch",
+    "train.trainable_layers": "trainable_layers",
     "train.autocast_bf16": "autocast_bf16",
 }
 

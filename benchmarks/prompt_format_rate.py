@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     agent = PolicyAgent(
         model=args.model, backend="hf", seed=args.seed, max_new_tokens=args.max_new_tokens,
         temperature=1.0, top_p=1.0, batch_size=args.batch_size, learning_rate=1e-6,
-        weight_decay=0.0, grad_clip=1.0, clip_ratio=0.2, micro_batch=4, autocast_bf16=True,
+        weight_decay=0.0, grad_clip=1.0, clip_ratio=0.2, micro_batch=4, autocast_bf16=None,
     )
     # (label, role, prompt, task or None, greedy)
     jobs: list[tuple[str, str, Prompt, Task | None, bool]] = []

@@ -20,32 +20,61 @@ Figures:
 
 ``--speed`` times generation of one step's real prompts (the proposer batch, then the
 solve phase: learnability rollouts and solve batch) twice on the same model: first as
-the HF backend did before (a bfloat16 copy, every prompt prefilled on its own), then
-as it does by default now (float32 where bf16 is emulated, identical prompts
-prefilled once). Same prompt ids, same templates, same seed. Tokens per second counts
-completion tokens over wall time.
+the HF backend did before (a bfloat16 copy, batches of 16, every prompt prefilled on its
+own), then as it does by default now (float32 where bf16 is emulated, one batch, shared
+prompts and prefixes prefilled once). Same prompt ids, same templates, same seed, both
+capped at ``--speed-tokens`` new tokens. Tokens per second counts completion tokens over
+wall time, prefill included.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import copy
+import json
 import os
+import re
 import sys
 import time
 
 import numpy as np
 from omegaconf import OmegaConf
 
+from absolutezero import hookimpl
+
 TARGET_VALID = {"deduction": 0.5, "abduction": 0.5, "induction": 0.3}
 TARGET_LEARNABLE = 0.25
+
+
+class _Rejections:
+    """Plugin that counts rejection reasons per task type (and can dump the responses)."""
+
+    def __init__(self, dump: str | None) -> None:
+        self.reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.dump = open(dump, "w", encoding="utf-8") if dump else None
+
+    def _write(self, record: dict) -> None:
+        if self.dump is not None:
+            self.dump.write(json.dumps(record) + "\n")
+
+    @hookimpl
+    def absolutezero_task_rejected(self, task_type, response, reason, step):
+        # digits and quoted values vary; the kind of failure is what matters
+        kind = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "_", reason)[:70]
+        self.reasons[task_type][kind] += 1
+        self._write({"step": step, "task_type": task_type, "valid": False, "reason": reason, "response": response})
+
+    @hookimpl
+    def absolutezero_task_accepted(self, task, step):
+        self._write({"step": step, "task_type": task.task_type, "valid": True, "payload": dict(task.payload)})
 
 
 def _rate(flags: list[float]) -> str:
     return f"{np.mean(flags):.2f} ({int(sum(flags))}/{len(flags)})" if flags else "n/a"
 
 
-def _speed(trainer, agent) -> None:
+def _speed(trainer, agent, phases: list[str], max_new_tokens: int) -> None:
     """Generation of one step's prompts: the previous HF path vs today's default."""
     import torch
 
@@ -66,15 +95,20 @@ def _speed(trainer, agent) -> None:
             solver.extend([env.solver_prompt(task)] * settings.learnability_samples)
         solver.extend(env.solver_prompt(t) for t in trainer.buffers.sample_for_solving(task_type, settings.solve_batch, rng, 0.5))
     current = agent.backend
+    saved_limit = current.max_new_tokens
+    current.max_new_tokens = max_new_tokens
     previous = HFBackend(
         copy.deepcopy(agent.model).to(torch.bfloat16).requires_grad_(False), agent.tokenizer,
         stop_token_ids=sorted(current.stop_token_ids), stop_strings=current.stop_strings,
-        batch_size=current.batch_size, max_new_tokens=current.max_new_tokens,
+        batch_size=16, max_new_tokens=max_new_tokens,
         temperature=current.temperature, top_p=current.top_p, share_prefixes=False,
     )
     print(f"\ngeneration side by side ({os.cpu_count()} cores; {len(proposer)} proposer prompts, "
-          f"{len(solver)} solve-phase prompts, batch_size {current.batch_size})")
+          f"{len(solver)} solve-phase prompts; batch size before 16, now {current.batch_size}; "
+          f"at most {max_new_tokens} new tokens)")
     for phase, prompts in (("propose", proposer), ("solve", solver)):
+        if phase not in phases:
+            continue
         ids = [agent.encode_prompt(p) for p in prompts]
         templates = [agent.encode_template(p) for p in prompts]
         figures = {}
@@ -89,18 +123,25 @@ def _speed(trainer, agent) -> None:
                   f"(prompt tokens {sum(map(len, ids))})")
         before, now = figures.values()
         print(f"  {phase:8s} speed-up {now / before:.2f}x (target >= 2x)")
+    current.max_new_tokens = saved_limit
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=2, help="training steps after seeding (default 2)")
     parser.add_argument("--speed", action="store_true", help="also time generation side by side")
+    parser.add_argument("--speed-phases", default="propose,solve", help="phases to time (default both)")
+    parser.add_argument("--speed-tokens", type=int, default=64,
+                        help="new-token cap for the side-by-side runs (default 64; the bf16 path is slow)")
+    parser.add_argument("--dump", default=None, help="write every proposal (JSONL) here")
+    parser.add_argument("--save-seeds", default=None, help="write the seeded buffers here (reuse: seed_buffers=PATH)")
     parser.add_argument("overrides", nargs="*", help="run-config key=value overrides")
     args = parser.parse_args(argv)
     if args.steps < 0:
         parser.error("--steps must be >= 0")
 
     from absolutezero.config import ConfigError, load_config
+    from absolutezero.plugins import get_plugin_manager
     from absolutezero.registry import make_agent, make_environment
     from absolutezero.run import agent_options
     from absolutezero.selfplay import SelfPlayTrainer
@@ -117,8 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     agent = make_agent(config.agent, agent_options(config))
     print(f"load: {time.perf_counter() - started:.1f} s", flush=True)
     try:
-        trainer = SelfPlayTrainer.from_config(env, agent, config)
-        seeding = trainer.seed().metrics
+        rejections = _Rejections(args.dump)
+        pm = get_plugin_manager()
+        pm.register(rejections, name="selfplay-quality-rejections")
+        trainer = SelfPlayTrainer.from_config(env, agent, config, pm)
+        if config.seed_buffers:
+            from absolutezero.buffers import BufferSet
+
+            trainer.use_seed_buffers(BufferSet.load(config.seed_buffers, int(config.selfplay.buffer_capacity)))
+            seeding = {"seed/rounds": 0.0, "time/seeding": 0.0,
+                       **{f"seed/{t}/tasks": 0.0 for t in trainer.task_types}}
+        else:
+            seeding = trainer.seed().metrics
+        if args.save_seeds:
+            trainer.buffers.save(args.save_seeds)
         base = {t: 1 for t in trainer.buffers.task_types}  # the identity seed of each buffer
         valid: dict[str, list[float]] = {t: [] for t in trainer.task_types}
         learnable: dict[str, list[float]] = {t: [] for t in trainer.task_types}
@@ -156,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"steps {_rate(valid[task_type])} [>= {TARGET_VALID.get(task_type, 0):.2f}]; "
                   f"learnable {_rate(learnable[task_type])} [>= {TARGET_LEARNABLE:.2f}]; "
                   f"new tasks in buffer {sizes[task_type] - base[task_type]}")
+        for task_type, counter in rejections.reasons.items():
+            print(f"  {task_type} rejections: " + "; ".join(f"{n}x {kind}" for kind, n in counter.most_common(5)))
         every = [x for flags in learnable.values() for x in flags]
         print(f"  all types  learnable share of valid step proposals: {_rate(every)} [>= {TARGET_LEARNABLE:.2f}]")
         if times:
@@ -164,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  time/{key:12s} median {np.median(values):7.1f} s  (per step: "
                       + ", ".join(f"{v:.1f}" for v in values) + ")")
         if args.speed:
-            _speed(trainer, agent)
+            _speed(trainer, agent, args.speed_phases.split(","), args.speed_tokens)
     finally:
         agent.close()
         env.close()

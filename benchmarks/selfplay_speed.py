@@ -1,7 +1,7 @@
 """Self-play speed: seconds per step, generation and training throughput.
 
 Runs the real trainer (seeding, then ``--steps`` steps) with the configured agent
-(default: the embedded SmolLM2-135M) and prints one line per step and a summary::
+(default: the embedded Qwen2.5-Coder-0.5B) and prints one line per step and a summary::
 
     python benchmarks/selfplay_speed.py                       # 3 steps, env=code, defaults
     python benchmarks/selfplay_speed.py --steps 2 env=arith generation.max_new_tokens=128

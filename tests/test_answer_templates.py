@@ -21,8 +21,9 @@ def chars(ids: list[int]) -> str:
 
 
 def cursor(steps, stop_ids=(0,), stop_strings=()) -> RowCursor:
-    return RowCursor([(stop, [ord(c) for c in then]) for stop, then in steps], frozenset(stop_ids),
-                     tuple(stop_strings), chars)
+    """Steps as (stop, then) or (stop, then, max_tokens)."""
+    return RowCursor([(step[0], [ord(c) for c in step[1]], step[2] if len(step) > 2 else None) for step in steps],
+                     frozenset(stop_ids), tuple(stop_strings), chars)
 
 
 def feed(row: RowCursor, text: str) -> str:
@@ -41,6 +42,8 @@ def feed(row: RowCursor, text: str) -> str:
 def test_segments_need_a_stop_and_prompts_need_segments_as_a_tuple():
     with pytest.raises(ValueError, match="non-empty stop"):
         Segment("")
+    with pytest.raises(ValueError, match="max_tokens"):
+        Segment("\n", max_tokens=0)
     with pytest.raises(ValueError, match="tuple of Segment"):
         Prompt(MESSAGES, segments=[Segment("\n")])  # a list is not accepted
 
@@ -93,6 +96,15 @@ def test_rows_without_a_template_stop_at_stop_strings():
     row = cursor([], stop_strings=("</answer>",))
     assert feed(row, "42</answer>and more") == "42</answer>" and row.finished
     assert not any(row.forced)
+
+
+def test_a_free_part_longer_than_its_max_tokens_ends_the_row_truncated():
+    row = cursor([("\n", "X", 3), (";", "", 2)])
+    assert feed(row, "abcdef") == "abc" and row.finished and row.truncated
+    row = cursor([("\n", "X", 3), (";", "", 2)])
+    assert feed(row, "a\n" + "." + "zzz") == "a\nXzz" and row.truncated  # the forced X does not count
+    row = cursor([("\n", "X", 3)])
+    assert feed(row, "ab\n") == "ab\n" and not row.truncated  # the stop within the limit
 
 
 def test_last_segment_with_forced_text_finishes_after_it():

@@ -44,8 +44,9 @@ def user_text(prompt) -> str:
 
 
 def format_example(text: str) -> str:
-    """The answer skeleton at the end of a prompt (placeholders in angle brackets)."""
-    return text[text.rindex("<think>"):]
+    """The answer skeleton of a prompt: from its ``<answer>`` to its ``</answer>``
+    (placeholders in angle brackets)."""
+    return text[text.index("<answer>"): text.index("</answer>") + len("</answer>")]
 
 
 PLACEHOLDER = re.compile(r"<(?!/?think>|/?answer>)[^<>\n]*>")
@@ -89,7 +90,7 @@ def test_triplet_proposer_prompt_shows_limited_references_and_parses_its_own_exa
     json.dumps(dict(prompt.context))
     assert prompt.context["references"] == [[r.payload["program"], r.payload["input"]] for r in REFS[:3]]
     skeleton = format_example(text)
-    program, input = parse_proposal(filled(skeleton, "plan", "x", "return x", "[1, 2]"), 2000, 500)
+    program, input = parse_proposal(filled(skeleton, "x", "return x", "[1, 2]"), 2000, 500)
     assert program == "def f(x):\n    return x" and input == "[1, 2]"
 
 
@@ -120,7 +121,7 @@ def test_induction_proposer_picks_reference_program_with_rng(env):
     text = user_text(a)
     assert a.context["program"] in text and "10 different inputs" in text
     skeleton = format_example(text)
-    inputs, message = parse_induction_proposal(filled(skeleton, "plan", "1", "2", "3", "doubles"), 10, 500, 500)
+    inputs, message = parse_induction_proposal(filled(skeleton, "1", "2", "3", "doubles"), 10, 500, 500)
     assert inputs == ["1", "2", "3"] and message == "doubles"
 
 
@@ -133,14 +134,14 @@ def test_deduction_solver_prompt_hides_output(env):
     task = triplet("deduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
     text = user_text(env.solver_prompt(task))
     assert task.payload["program"] in text and "'quiet'" in text and "QUIET" not in text
-    assert parse_output_answer(filled(format_example(text), "step", "'QUIET'"), 100) == "'QUIET'"
+    assert parse_output_answer(filled(format_example(text), "'QUIET'"), 100) == "'QUIET'"
 
 
 def test_abduction_solver_prompt_hides_input(env):
     task = triplet("abduction", "def f(s):\n    return s.upper()", "'quiet'", "'QUIET'")
     text = user_text(env.solver_prompt(task))
     assert task.payload["program"] in text and "'QUIET'" in text and "'quiet'" not in text
-    assert parse_input_answer(filled(format_example(text), "step", "'quiet'"), 100) == "'quiet'"
+    assert parse_input_answer(filled(format_example(text), "'quiet'"), 100) == "'quiet'"
 
 
 def test_induction_solver_prompt_shows_visible_pairs_and_message_only(env):
@@ -151,7 +152,7 @@ def test_induction_solver_prompt_shows_visible_pairs_and_message_only(env):
     assert all(i in text and o in text for i, o in zip(inputs[:3], outputs[:3]))
     assert not any(i in text or o in text for i, o in zip(inputs[3:], outputs[3:]))
     assert "shouts" in text and "upper" not in text
-    program = parse_program_answer(filled(format_example(text), "plan", "s", "return s.upper()"), 2000)
+    program = parse_program_answer(filled(format_example(text), "s", "return s.upper()"), 2000)
     assert program == "def f(s):\n    return s.upper()"
 
 

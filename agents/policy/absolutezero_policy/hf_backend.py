@@ -126,7 +126,7 @@ class HFBackend:
     ) -> list[Sample]:
         """One completion per prompt (in order), in chunks of ``batch_size``.
 
-        ``templates[i]`` is prompt i's answer template as ``(stop, forced ids)`` steps
+        ``templates[i]`` is prompt i's answer template as ``(stop, forced ids, max tokens)`` steps
         (empty: free generation); see :mod:`absolutezero_policy.templating`. Identical
         prompts in a chunk share one prefill pass (their KV cache is copied per row), so
         n learnability rollouts of one task pay for its prompt once.
@@ -271,7 +271,7 @@ class HFBackend:
                 completion_ids=cursor.completion,
                 logprobs=cursor.logprobs,
                 text=self.tokenizer.decode(cursor.completion, skip_special_tokens=True),
-                finish_reason="stop" if cursor.finished else "length",
+                finish_reason="stop" if cursor.finished and not cursor.truncated else "length",
                 forced=cursor.forced if any(cursor.forced) else [],
             )
             for prompt, cursor in zip(prompts, cursors)

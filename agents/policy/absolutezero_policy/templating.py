@@ -26,8 +26,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-#: One template step as the backend sees it: the stop string and the forced ids after it.
-TemplateStep = tuple[str, list[int]]
+#: One template step as the backend sees it: the stop string, the forced ids after it and
+#: the most tokens the free part may take (None: no bound of its own).
+TemplateStep = tuple[str, list[int], "int | None"]
 
 
 @dataclass
@@ -46,12 +47,13 @@ class RowCursor:
     logprobs: list[float] = field(default_factory=list)
     forced: list[bool] = field(default_factory=list)
     finished: bool = False
+    truncated: bool = False  # ended because a free part reached its max_tokens
     segment: int = 0
     segment_start: int = 0
     queued: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        longest = max([len(s) for s in self.stop_strings] + [len(stop) for stop, _ in self.steps] + [0])
+        longest = max([len(s) for s in self.stop_strings] + [len(step[0]) for step in self.steps] + [0])
         # A stop string of n characters is covered by the last n tokens (each token decodes
         # to at least one character), +1 for a token that straddles its start.
         self._tail_tokens = longest + 1
@@ -79,7 +81,8 @@ class RowCursor:
             self.finished = True
             return sampled
         text = self.decode(self.completion[max(self.segment_start, len(self.completion) - self._tail_tokens):])
-        if self.templated and self.segment < len(self.steps) and self.steps[self.segment][0] in text:
+        open_segment = self.templated and self.segment < len(self.steps)
+        if open_segment and self.steps[self.segment][0] in text:
             then_ids = list(self.steps[self.segment][1])
             self.segment += 1
             self.queued = then_ids
@@ -88,6 +91,10 @@ class RowCursor:
                 self.finished = True
         elif any(stop in text for stop in self.stop_strings):
             self.finished = True
+        elif open_segment:
+            limit = self.steps[self.segment][2]
+            if limit is not None and len(self.completion) - self.segment_start >= limit:
+                self.finished = self.truncated = True
         return sampled
 
     def _append(self, token: int, logprob: float, forced: bool) -> None:

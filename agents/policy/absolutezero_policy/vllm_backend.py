@@ -100,7 +100,7 @@ class VLLMBackend:
         *,
         greedy: bool,
         generator: torch.Generator,
-        templates: Sequence[Sequence[tuple[str, list[int]]]] | None = None,
+        templates: Sequence[Sequence[tuple[str, list[int], int | None]]] | None = None,
     ) -> list[Sample]:
         """One completion per prompt, in order (see HFBackend.generate)."""
         if templates is not None and any(templates):

@@ -71,7 +71,7 @@ class Induction:
         else:
             program, examples = FALLBACK_PROGRAM, []
         messages = prompts.induction_proposer_messages(
-            program, examples, self.settings.num_induction_inputs
+            program, examples, self.settings.num_induction_inputs, self.settings.allowed_imports
         )
         context = {"task_type": self.task_type, "program": program}
         return chat_prompt(messages, self.settings.prefill, context)

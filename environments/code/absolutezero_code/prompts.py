@@ -35,10 +35,11 @@ __all__ = [
 
 Messages = tuple[Mapping[str, str], ...]
 
+# Short on purpose: every prompt token is paid for at generation and again at training
+# time (~6 ms per token to prefill Qwen2.5-Coder-0.5B on 2 CPU cores).
 SYSTEM = (
-    "You are a helpful assistant. You first think about the reasoning process inside "
-    "<think> </think> tags and then give the final answer inside <answer> </answer> tags, "
-    "i.e. <think> reasoning here </think> <answer> answer here </answer>."
+    "You are a helpful assistant. You think inside <think> </think> and then give the "
+    "final answer inside <answer> </answer>."
 )
 
 # Shown to the proposer when the executor does not publish its own allow-list.
@@ -72,6 +73,12 @@ _STYLE_DEFAULTS = {"think": "<think>", "answer": "<answer>\n", "none": ""}
 TEMPLATE_STYLE = "template"
 _CLOSE = "```"
 _LINE = "\n"
+# Token budgets of the free parts. Decoding on a CPU is memory-bound (each step reads all
+# weights whatever the batch size), so a step's time is set by its longest row: without
+# budgets one rambling program (or a value that never ends its line) holds a batch for
+# the whole max_new_tokens. Measured with Qwen2.5-Coder-0.5B, valid programs stay well
+# under 200 tokens and messages under 64; values get 96 (a long list literal).
+_PROGRAM_TOKENS, _VALUE_TOKENS, _MESSAGE_TOKENS = 200, 96, 64
 
 
 def answer_template(role: str, task_type: str, num_inputs: int) -> tuple[str, tuple[Segment, ...]]:
@@ -95,20 +102,24 @@ def answer_template(role: str, task_type: str, num_inputs: int) -> tuple[str, tu
     parser accepts a response that ends inside the answer), so no decoding step is spent
     on boilerplate.
     """
+    program = Segment(_CLOSE, max_tokens=_PROGRAM_TOKENS)
     if role == "propose" and task_type in ("deduction", "abduction"):
         # Program first: the input is written knowing f's signature.
         return "<answer>\n```python\ndef f(", (
-            Segment(_CLOSE, "\n```input\n"),
-            Segment(_LINE, _CLOSE),
+            Segment(_CLOSE, "\n```input\n", _PROGRAM_TOKENS),
+            Segment(_LINE, _CLOSE, _VALUE_TOKENS),
         )
     if role == "propose" and task_type == "induction":
-        inputs = tuple(Segment(_LINE, _CLOSE + "\n```input\n") for _ in range(num_inputs - 1))
-        return "<answer>\n```input\n", inputs + (Segment(_LINE, _CLOSE + "\n```message\n"), Segment(_CLOSE))
+        inputs = tuple(Segment(_LINE, _CLOSE + "\n```input\n", _VALUE_TOKENS) for _ in range(num_inputs - 1))
+        return "<answer>\n```input\n", inputs + (
+            Segment(_LINE, _CLOSE + "\n```message\n", _VALUE_TOKENS),
+            Segment(_CLOSE, max_tokens=_MESSAGE_TOKENS),
+        )
     if role == "solve" and task_type in ("deduction", "abduction"):
         opener = "```output\n" if task_type == "deduction" else "```input\n"
-        return "<answer>\n" + opener, (Segment(_LINE, _CLOSE),)
+        return "<answer>\n" + opener, (Segment(_LINE, _CLOSE, _VALUE_TOKENS),)
     if role == "solve" and task_type == "induction":
-        return "<answer>\n```python\ndef f(", (Segment(_CLOSE),)
+        return "<answer>\n```python\ndef f(", (program,)
     raise ValueError(f"no answer template for role {role!r} and task type {task_type!r}")
 
 
@@ -145,15 +156,22 @@ def _fence(tag: str, body: str) -> str:
 
 
 def _rules(allowed_imports: Sequence[str]) -> str:
-    imports = ", ".join(allowed_imports) if allowed_imports else "none"
+    """The game's rules, the same opening text for every proposer prompt.
+
+    Why identical: the HF backend prefills the prefix common to a batch's prompts once,
+    so rules shared by all three proposer prompts are paid for once per batch. Only the
+    commonest allowed modules are named (the full allow-list is long and rarely used).
+    """
+    common = [m for m in DEFAULT_ALLOWED_IMPORTS if m in allowed_imports] if allowed_imports else []
+    imports = ", ".join(common) if common else "none"
     return (
+        "We play a Python reasoning game. A task is a function `f` and inputs for it.\n"
         "Rules:\n"
-        "- The program defines a function `f`; helper functions and classes are allowed.\n"
-        f"- Only these imports are allowed: {imports}.\n"
-        "- f must be deterministic: no randomness, no time, no printing, no files, no input().\n"
-        "- The input is the argument list of f, written with plain values only (numbers, "
-        "strings, lists, tuples, dicts, sets, booleans, None).\n"
-        "- f returns a plain value of the same kinds."
+        "- The program defines `f` (helper functions are allowed).\n"
+        f"- Only standard imports, such as {imports}.\n"
+        "- f is deterministic: no randomness, time, printing, files or input().\n"
+        "- An input is the argument list of f on one line, plain values only (numbers, "
+        "strings, lists, tuples, dicts, sets, booleans, None); f returns such a value."
     )
 
 
@@ -176,7 +194,7 @@ def _answer_format(*blocks: tuple[str, str]) -> str:
     penalty instead of a lucky reward, and the structure is what gets copied.
     """
     body = "\n".join(_fence(tag, text) for tag, text in blocks)
-    return f"<think> <short reasoning> </think>\n<answer>\n{body}\n</answer>"
+    return f"<answer>\n{body}\n</answer>"
 
 
 def proposer_messages(
@@ -196,16 +214,17 @@ def proposer_messages(
         raise ValueError(f"proposer_messages is for 'deduction' or 'abduction', got {task_type!r}")
     examples = "\n\n".join(_example(i + 1, ref) for i, ref in enumerate(references))
     shown = f"Existing tasks:\n\n{examples}\n\n" if examples else ""
+    # Rules and format first, the same for deduction and abduction (a shared prefix); the
+    # references and the mode's goal last.
     user = (
-        "Write a new Python task: a program defining a function `f`, and one input for it.\n"
         f"{_rules(allowed_imports)}\n\n"
-        f"{shown}"
-        f"Your task must be new and different from the existing ones, {_GOALS[task_type]}.\n\n"
-        "Answer in this format:\n"
+        "Write a new task: a program defining `f`, and one input for it, in this format:\n"
         + _answer_format(
             ("python", "def f(<parameter names>):\n    <your code>"),
             ("input", "<argument values, on one line>"),
         )
+        + f"\n\n{shown}"
+        f"Your task must be new and different from the existing ones, {_GOALS[task_type]}."
     )
     return ({"role": "system", "content": SYSTEM}, {"role": "user", "content": user})
 
@@ -214,6 +233,7 @@ def induction_proposer_messages(
     program: str,
     examples: Sequence[tuple[str, str]],
     num_inputs: int,
+    allowed_imports: Sequence[str] = DEFAULT_ALLOWED_IMPORTS,
 ) -> Messages:
     """Ask for ``num_inputs`` inputs to an existing program plus a message describing it.
 
@@ -221,6 +241,7 @@ def induction_proposer_messages(
         program: the program (from a deduction/abduction reference) the inputs are for.
         examples: known ``(input, output)`` pairs of that program, shown as a hint.
         num_inputs: how many distinct inputs to write.
+        allowed_imports: as for :func:`proposer_messages` (the rules open both prompts).
 
     Returns:
         ``(system, user)`` chat messages.
@@ -230,14 +251,13 @@ def induction_proposer_messages(
     )
     shown = f"For example:\n{shown}\n\n" if shown else ""
     user = (
-        "Here is a Python function f:\n"
+        f"{_rules(allowed_imports)}\n\n"
+        "Here is a function f:\n"
         f"{_fence('python', program)}\n"
         f"{shown}"
         f"Write {num_inputs} different inputs for f, each in its own ```input block, chosen so "
-        "that someone who sees the outputs can work out what f does. Inputs are the "
-        "argument list of f with plain values only. Then write a short ```message that "
-        "hints at what f does without showing its code.\n\n"
-        "Answer in this format:\n"
+        "that someone who sees the outputs can work out what f does. Then write a short "
+        "```message that hints at what f does without showing its code, in this format:\n"
         + _answer_format(
             ("input", "<first input>"),
             ("input", "<second input>"),
