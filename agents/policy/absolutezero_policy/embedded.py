@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from absolutezero.atomic import atomic_file
 from absolutezero.config import ConfigError, did_you_mean
 
 EMBEDDED = "embedded"
@@ -253,18 +253,8 @@ def assemble_gguf(model: EmbeddedModel, paths: Sequence[Path], target: Path) -> 
     """
     _check_sizes(model, paths)  # fail before creating anything
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _digest(model, paths, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(target) as out:
+        _digest(model, paths, out)
     return target
 
 
