@@ -75,7 +75,7 @@ class DeferredInterrupt:
 
 @contextlib.contextmanager
 def defer_keyboard_interrupt(raise_after: bool = True) -> Iterator[DeferredInterrupt]:
-    """Hold back SIGINT (Ctrl-C) until the block is done.
+    """Hold back SIGINT (Ctrl-C) and SIGTERM until the block is done.
 
     Used around work that must not be torn in half: writing a checkpoint and the agent's
     optimiser step (an interrupt between two parameter updates would leave a model that
@@ -92,11 +92,13 @@ def defer_keyboard_interrupt(raise_after: bool = True) -> Iterator[DeferredInter
     def _remember(_signum: int, _frame: Any) -> None:
         state.received = True
 
-    previous = signal.signal(signal.SIGINT, _remember)
+    # SIGTERM too: run.py turns it into KeyboardInterrupt (schedulers stop jobs with it).
+    previous = {sig: signal.signal(sig, _remember) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if state.received and raise_after:
         raise KeyboardInterrupt
 

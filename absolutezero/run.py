@@ -9,13 +9,15 @@ the end (see :mod:`absolutezero.checkpoint` for the layout).
 
 Exit codes: 0 completed; 2 configuration mistake (unknown key, environment, agent or
 plugin, bad value, bad resume path), reported on stderr without a traceback; 130
-interrupted by Ctrl-C (a checkpoint of the last completed step is saved first). Any other
+interrupted by Ctrl-C or SIGTERM (a checkpoint of the last completed step is saved first). Any other
 error is a bug or an environment failure and keeps its traceback (exit 1).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -280,13 +282,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 completed, 2 configuration error, 130 interrupted.
     """
-    from absolutezero.plugins import PluginLoadError
-    from absolutezero.registry import EntryPointLoadError, UnknownNameError
-
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg in ("-h", "--help", "help") for arg in args):
         print(usage())
         return 0
+    previous_term = _terminate_as_interrupt()
+    try:
+        return _main(args)
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+def _terminate_as_interrupt() -> Any:
+    """Make SIGTERM (``kill``, job schedulers) stop a run like Ctrl-C: a checkpoint of the
+    last completed step is saved first. Also the way to stop a run started in the
+    background, where the shell makes SIGINT ignored. Returns the previous handler, or
+    None outside the main thread (where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def _interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _main(args: list[str]) -> int:
+    from absolutezero.plugins import PluginLoadError
+    from absolutezero.registry import EntryPointLoadError, UnknownNameError
+
     try:
         config, run_dir, checkpoint = _resolve(args)
         print(to_yaml(config), end="", flush=True)

@@ -204,3 +204,37 @@ def test_ctrl_c_saves_a_valid_checkpoint_and_exits_130(tmp_path, tiny_model_dir,
     buffers = checkpoint.load_buffers()
     assert max(e.step for t in buffers.task_types for e in buffers[t].entries()) <= 1
     assert (run_dir / "plots" / "solver_accuracy.png").is_file()
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path, tiny_model_dir, no_autoload, monkeypatch, capsys):
+    """kill (or a job scheduler) sends SIGTERM; a background run ignores SIGINT. Either way
+    the run saves the last completed step and exits 130."""
+    pytest.importorskip("absolutezero_policy.agent")
+    from absolutezero.run import main
+
+    plugin_dir = tmp_path / "plugin"
+    plugin_dir.mkdir()
+    (plugin_dir / "terminating_plugin.py").write_text(textwrap.dedent(
+        """
+        import os, signal
+        from absolutezero import hookimpl
+
+        @hookimpl
+        def absolutezero_step_metrics(step, metrics):
+            if step == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+        """
+    ))
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    before = signal.getsignal(signal.SIGTERM)
+    code = main(_cli_args(tmp_path, tiny_model_dir, "name=t", "steps=5", "checkpoint_every=0",
+                          "plugins=[terminating_plugin]"))
+    assert code == 130 and "Traceback" not in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "runs" / "t").step == 1
+    assert signal.getsignal(signal.SIGTERM) is before  # main restores the handler
+
+
+def test_sigterm_inside_a_deferred_block_is_held_back():
+    with defer_keyboard_interrupt(raise_after=False) as state:
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert state.received
