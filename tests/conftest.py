@@ -99,6 +99,7 @@ def make_tiny_agent(tiny_model_dir: Path):
             learning_rate=1e-3,
             dtype="float32",
             autocast_bf16=False,
+            trainable_layers=0,  # every parameter, as the learner tests expect
         )
         settings.update(options)
         agent = PolicyAgent(**settings)

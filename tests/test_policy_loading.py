@@ -132,6 +132,8 @@ def test_agent_defaults_match_run_config():
         "clip_ratio": config.train.clip_ratio,
         "micro_batch": config.train.micro_batch,
         "autocast_bf16": config.train.autocast_bf16,
+        "trainable_layers": config.train.trainable_layers,
+        "dtype": config.generation.dtype,
     }
     assert {k: defaults[k] for k in expected} == expected
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in inspect.signature(PolicyAgent).parameters.values())
