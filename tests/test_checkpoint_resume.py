@@ -112,6 +112,16 @@ def test_resuming_with_other_task_types_is_refused(tmp_path):
 
 
 def test_sigint_inside_a_deferred_block_is_raised_after_it():
+    # A shell's background job starts with SIGINT ignored; this test needs Python's own
+    # handler, as an interactive run has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _sigint_in_deferred_blocks()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _sigint_in_deferred_blocks():
     finished = []
     with pytest.raises(KeyboardInterrupt):
         with defer_keyboard_interrupt():
