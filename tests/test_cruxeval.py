@@ -208,7 +208,7 @@ def test_mean_pass_at_k() -> None:
 
 from absolutezero.protocol import Agent, Prompt, Sample  # noqa: E402
 from absolutezero_benchmarks.cruxeval import CruxEvalI, CruxEvalO, gold_response  # noqa: E402
-from absolutezero_benchmarks.harness import run_benchmark  # noqa: E402
+from absolutezero_benchmarks.harness import length_order, prompt_text, run_benchmark  # noqa: E402
 from absolutezero_benchmarks.report import format_table, write_results  # noqa: E402
 
 
@@ -279,6 +279,7 @@ class ScriptedAgent(Agent):
 
     def __init__(self, greedy: dict[str, str], sampled: dict[str, list[str]], default: str = "") -> None:
         self.greedy, self.sampled, self.default, self.calls = greedy, sampled, default, []
+        self.seen: list[Prompt] = []
 
     def _key(self, prompt: Prompt) -> str | None:
         text = prompt.messages[-1]["content"]
@@ -286,6 +287,7 @@ class ScriptedAgent(Agent):
 
     def generate(self, prompts, num_samples=1, greedy=False):
         self.calls.append((len(prompts), num_samples, greedy))
+        self.seen.extend(prompts)
         out = []
         for prompt in prompts:
             key = self._key(prompt)
@@ -349,6 +351,22 @@ def test_harness_figures_and_records(code_env, tmp_path: Path, capsys) -> None:
     assert [json.loads(line)["id"] for line in lines] == ["t0", "t1", "t2"]
     table = format_table([result])
     assert "cruxeval-o" in table and "scripted" in table and "33.3%" in table and "(k=2)" in table
+
+
+def test_prompts_go_shortest_first_and_records_keep_problem_order(code_env) -> None:
+    """Chunks hold prompts of similar length (less padding); results map back by problem."""
+    rows = [
+        {"id": "long", "code": "def f(x):\n" + "    y = x\n" * 30 + "    return y", "input": "4", "output": "4"},
+        {"id": "short", "code": "def f(x):\n    return x", "input": "5", "output": "5"},
+        {"id": "mid", "code": "def f(x):\n" + "    y = x\n" * 5 + "    return y", "input": "6", "output": "6"},
+    ]
+    agent = ScriptedAgent(greedy={"4": _answer("4"), "5": _answer("0"), "6": _answer("6")}, sampled={})
+    result = run_benchmark(CruxEvalO(environment=code_env), agent, [Problem(**r) for r in rows], chunk=2)
+    lengths = [len(prompt_text(p)) for p in agent.seen]
+    assert lengths == sorted(lengths) and len(agent.seen) == 3
+    assert [r.id for r in result.records] == ["long", "short", "mid"]
+    assert [r.greedy_correct for r in result.records] == [True, False, True]
+    assert length_order([agent.seen[2], agent.seen[0], agent.seen[1]]) == [1, 2, 0]
 
 
 def test_results_of_several_benchmarks_accumulate_in_one_file(code_env, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "BenchmarkResult",
     "PreparedTask",
     "ProblemRecord",
+    "length_order",
     "prompt_text",
     "run_benchmark",
 ]
@@ -186,18 +187,29 @@ def _generate(
     chunk: int,
     on_chunk: Callable[[int], None] | None,
 ) -> list[list[Any]]:
-    out: list[list[Any]] = []
-    for part in _chunks(prompts, chunk):
-        samples = agent.generate(list(part), num_samples=num_samples, greedy=greedy)
+    # Prompts go to the agent shortest first, so each chunk holds prompts of similar
+    # length: a batched backend pads every row to its chunk's longest prompt, and in
+    # problem order that padding is about half of the prefill work. Results come back
+    # in problem order.
+    order = length_order(prompts)
+    out: list[list[Any] | None] = [None] * len(prompts)
+    for part in _chunks(order, chunk):
+        samples = agent.generate([prompts[i] for i in part], num_samples=num_samples, greedy=greedy)
         if len(samples) != len(part) or any(len(s) != num_samples for s in samples):
             raise RuntimeError(
                 f"agent {type(agent).__name__}.generate returned {len(samples)} prompt results "
                 f"for {len(part)} prompts (each should hold {num_samples} samples)"
             )
-        out.extend(samples)
+        for i, sample in zip(part, samples):
+            out[i] = sample
         if on_chunk is not None:
             on_chunk(len(part))
-    return out
+    return out  # type: ignore[return-value]
+
+
+def length_order(prompts: Sequence[Prompt]) -> list[int]:
+    """Indices of ``prompts`` from shortest to longest rendered text (stable on ties)."""
+    return sorted(range(len(prompts)), key=lambda i: len(prompt_text(prompts[i])))
 
 
 def run_benchmark(
