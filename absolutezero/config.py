@@ -131,6 +131,12 @@ class RunConfig:
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_options: dict[str, Any] = field(default_factory=dict)
     plugins: list[str] = field(default_factory=list)  # extra plugin modules to load by import path
+    # Experiment trackers by name (entry-point group absolutezero.trackers), e.g.
+    # trackers=[tensorboard,wandb]; each is a plugin on the run/step hooks.
+    trackers: list[str] = field(default_factory=list)
+    # Per-plugin settings, keyed by plugin or tracker name (plugin_options.oversight.action=drop,
+    # plugin_options.wandb.project=azr); each plugin checks its own keys.
+    plugin_options: dict[str, Any] = field(default_factory=dict)
 
 
 _POSITIVE = (

@@ -25,6 +25,7 @@ import pluggy
 from omegaconf import DictConfig
 
 from absolutezero.protocol import Task
+from absolutezero.review import Review, ReviewItem
 
 PROJECT_NAME = "absolutezero"
 
@@ -50,7 +51,8 @@ def absolutezero_run_end(run_dir: str, status: str) -> None:
 
     Args:
         run_dir: the run's output folder.
-        status: ``"completed"``, ``"interrupted"`` (e.g. Ctrl-C) or ``"failed"``.
+        status: ``"completed"``, ``"interrupted"`` (e.g. Ctrl-C), ``"stopped"`` (a reviewing
+            plugin's stop; see ``absolutezero_review_responses``) or ``"failed"``.
 
     Return value: ignored.
     """
@@ -162,4 +164,22 @@ def absolutezero_executors() -> dict[str, Callable[..., Any]]:
         Named executor factories (name -> callable returning an executor object with the
         environment's executor interface, e.g. a remote or container-based sandbox).
         Names must be unique across plugins.
+    """
+
+
+@hookspec
+def absolutezero_review_responses(items: list[ReviewItem]) -> list[Review | None] | None:
+    """Called once per phase with every model response of the phase (proposals, during
+    seeding too; solver answers, learnability rollouts included), before rewards.
+
+    Args:
+        items: what to review; each has the step, role, task type, the full response
+            (reasoning and answer) and whether the sample is trained on.
+
+    Returns:
+        One :class:`~absolutezero.review.Review` or ``None`` per item, in order (or
+        ``None`` for the whole batch). A review's flags are counted into the metrics; its
+        ``penalty`` is added to the reward, ``drop`` leaves the sample out of the update
+        (and a dropped proposal out of the buffers), and ``stop`` ends the run cleanly
+        after the step is checkpointed. See :mod:`absolutezero.review`.
     """

@@ -29,6 +29,7 @@ from absolutezero.protocol import Agent, Environment
 
 __all__ = [
     "BENCHMARK_GROUP",
+    "TRACKER_GROUP",
     "ENVIRONMENT_GROUP",
     "AGENT_GROUP",
     "DuplicateNameError",
@@ -52,12 +53,14 @@ __all__ = [
 ENVIRONMENT_GROUP = "absolutezero.environments"
 AGENT_GROUP = "absolutezero.agents"
 BENCHMARK_GROUP = "absolutezero.benchmarks"
+TRACKER_GROUP = "absolutezero.trackers"
 
 #: kind (as used in messages) -> entry-point group
 GROUPS: dict[str, str] = {
     "environment": ENVIRONMENT_GROUP,
     "agent": AGENT_GROUP,
     "benchmark": BENCHMARK_GROUP,
+    "tracker": TRACKER_GROUP,
 }
 
 GYM_NAMESPACE = "absolutezero"

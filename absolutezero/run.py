@@ -8,7 +8,8 @@ curves to ``<run>/plots/`` and atomic checkpoints every ``checkpoint_every`` ste
 the end (see :mod:`absolutezero.checkpoint` for the layout).
 
 Exit codes: 0 completed; 2 configuration mistake (unknown key, environment, agent or
-plugin, bad value, bad resume path), reported on stderr without a traceback; 130
+plugin, bad value, bad resume path), reported on stderr without a traceback; 3 stopped
+by a reviewing (oversight) plugin, after its step was checkpointed; 130
 interrupted by Ctrl-C or SIGTERM (a checkpoint of the last completed step is saved first). Any other
 error is a bug or an environment failure and keeps its traceback (exit 1).
 """
@@ -31,10 +32,19 @@ from absolutezero.metrics import MetricsWriter, truncate_metrics
 from absolutezero.plots import write_plots
 from absolutezero.protocol import Agent, Environment
 
-__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "AGENT_KEYS", "agent_options", "main", "usage"]
+__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_STOPPED", "AGENT_KEYS", "RunStopped", "agent_options", "main", "usage"]
 
 EXIT_CONFIG = 2
+EXIT_STOPPED = 3  # a reviewing (oversight) plugin stopped the run; its last step is saved
 EXIT_INTERRUPTED = 130
+
+
+class RunStopped(Exception):
+    """A reviewing plugin asked the run to stop; raised after the step was checkpointed."""
+
+    def __init__(self, step: int, reason: str) -> None:
+        super().__init__(f"stopped after step {step}: {reason}")
+        self.step, self.reason = step, reason
 SEED_BUFFERS_FILE = "seed_buffers.jsonl"
 PROBE_SEED_OFFSET = 1_000_003
 
@@ -189,8 +199,10 @@ class _Run:
         )
         return {f"eval/{name}": float(value) for name, value in scores.items()}
 
-    def _seed(self) -> dict[str, float]:
-        """Seed the buffers (or take ``seed_buffers=``) and save them as seed_buffers.jsonl."""
+    def _seed(self) -> tuple[dict[str, float], str | None]:
+        """Seed the buffers (or take ``seed_buffers=``) and save them as seed_buffers.jsonl.
+
+        Returns the step-0 metrics and a reviewing plugin's stop reason (or None)."""
         from absolutezero.buffers import BufferSet
 
         cfg = self.config
@@ -203,12 +215,14 @@ class _Run:
             self.trainer.use_seed_buffers(buffers)
             metrics = {"seed/reused": 1.0, **{f"buffer/{t}/size": float(n) for t, n in buffers.sizes().items()}}
             print(f"seed buffers taken from {path} (no seeding)", file=sys.stderr, flush=True)
+            stop = None
         else:
             print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
-            metrics = self.trainer.seed().metrics
+            result = self.trainer.seed()
+            metrics, stop = result.metrics, result.stop
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
-        return metrics
+        return metrics, stop
 
     def _probe_set(self) -> Any:
         """The run's held-out probe set: read back on resume, else proposed now."""
@@ -236,9 +250,10 @@ class _Run:
 
         cfg = self.config
         first: dict[str, float] | None = None
+        seeding_stop = None
         if not self.trainer.seeded:
-            first = self._seed()
-        probe = self._probe_set()
+            first, seeding_stop = self._seed()
+        probe = None if seeding_stop else self._probe_set()
         if first is not None and probe is not None:
             first.update(probe.score(self.trainer.solve_greedily))
         with MetricsWriter(self.metrics_path) as writer, tqdm(
@@ -248,6 +263,9 @@ class _Run:
             if first is not None:
                 record = writer.write(0, first)
                 self.pm.hook.absolutezero_step_metrics(step=0, metrics=record)
+            if seeding_stop:
+                self.checkpoint()
+                raise RunStopped(0, seeding_stop)
             for result in self.trainer.iterate(int(cfg.steps)):
                 metrics = dict(result.metrics)
                 if probe is not None and result.step % cfg.probe.every == 0:
@@ -260,6 +278,9 @@ class _Run:
                 bar.set_postfix(_postfix(record), refresh=True)
                 if result.interrupted:
                     raise KeyboardInterrupt
+                if result.stop:
+                    self.checkpoint()
+                    raise RunStopped(result.step, result.stop)
                 if cfg.checkpoint_every and result.step % cfg.checkpoint_every == 0:
                     self.checkpoint()
         if self.saved_step != self.trainer.step_count:
@@ -280,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m absolutezero.run`` with ``argv`` (default: ``sys.argv[1:]``).
 
     Returns:
-        The exit code: 0 completed, 2 configuration error, 130 interrupted.
+        The exit code: 0 completed, 2 configuration error, 3 stopped by a review, 130 interrupted.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg in ("-h", "--help", "help") for arg in args):
@@ -336,6 +357,14 @@ def _main(args: list[str]) -> int:
     except ConfigError as error:  # e.g. task types that do not fit the env or the checkpoint
         print(f"absolutezero.run: error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except RunStopped as stopped:
+        status = "stopped"
+        print(
+            f"absolutezero.run: {stopped}; checkpoint of step {stopped.step} saved; read "
+            f"{run_dir / 'oversight.jsonl'} before continuing with resume={run_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_STOPPED
     except KeyboardInterrupt:
         status = "interrupted"
         if run is None:

@@ -68,6 +68,7 @@ from absolutezero.metrics import (
     solver_metrics,
 )
 from absolutezero.protocol import PROPOSE, SOLVE, Agent, Environment, Prompt, Sample, Task, Validation, Verdict
+from absolutezero.review import NO_REVIEW, Review, ReviewItem, collect_reviews, flag_metrics, merge_counts
 from absolutezero.rewards import PAPER, RewardScheme, propose_reward, solve_reward
 from absolutezero.trrpp import advantage_stats, stats_metrics, trrpp_advantages
 
@@ -80,12 +81,14 @@ class StepResult:
 
     ``metrics`` is the flat mapping documented in :mod:`absolutezero.metrics`;
     ``interrupted`` is True when Ctrl-C arrived during the agent update (the step is
-    complete and counted; the caller should save and stop).
+    complete and counted; the caller should save and stop); ``stop`` is a reviewing
+    plugin's reason to end the run (the step is complete; save, then stop).
     """
 
     step: int
     metrics: dict[str, float]
     interrupted: bool = False
+    stop: str | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class _StepStats:
         default_factory=lambda: {"generation": 0.0, "validation": 0.0, "verification": 0.0}
     )
     generated_tokens: int = 0
+    oversight: dict[str, float] = field(default_factory=dict)
+    stop: str | None = None
 
     def add_time(self, phase: str, started: float) -> None:
         self.times[phase] = self.times.get(phase, 0.0) + time.perf_counter() - started
@@ -110,6 +115,7 @@ class _Proposal:
     new: bool = False
     verdicts: list[Verdict] = field(default_factory=list)
     reward: float = 0.0
+    review: Review = NO_REVIEW
 
     @property
     def response(self) -> str:
@@ -123,6 +129,7 @@ class _Answer:
     sample: Sample
     verdict: Verdict = field(default_factory=lambda: Verdict(0.0))
     reward: float = 0.0
+    review: Review = NO_REVIEW
 
     @property
     def response(self) -> str:
@@ -281,15 +288,16 @@ class SelfPlayTrainer:
                 return self.buffers.sizes()[task_type] - base[task_type]
 
             valid: dict[str, list[bool]] = {t: [] for t in self.task_types}
+            stats = _StepStats()
             rounds = 0
             with tqdm(total=want * len(self.task_types), desc="seeding", unit="task",
                       disable=not self.progress or want == 0, dynamic_ncols=True) as bar:
                 while rounds < self.settings.seed_max_rounds:
                     lacking = [t for t in self.task_types if added(t) < want]
-                    if not lacking:
+                    if not lacking or stats.stop:
                         break
                     rounds += 1
-                    for proposal in self._propose(0, _StepStats(), lacking):
+                    for proposal in self._propose(0, stats, lacking):
                         valid[proposal.task_type].append(proposal.validation.valid)
                     bar.update(sum(min(want, added(t)) for t in self.task_types) - bar.n)
                     bar.set_postfix({t: added(t) for t in self.task_types}, refresh=True)
@@ -299,12 +307,13 @@ class SelfPlayTrainer:
                     metrics[f"seed/{task_type}/valid_rate"] = float(np.mean(flags))
                 metrics[f"seed/{task_type}/tasks"] = float(added(task_type))
             metrics.update(self._buffer_metrics())
+            metrics.update(stats.oversight)
             metrics["time/seeding"] = time.perf_counter() - started
         except BaseException:
             self._restore(snapshot)
             raise
         self.seeded = True
-        return StepResult(0, metrics)
+        return StepResult(0, metrics, stop=stats.stop)
 
     def use_seed_buffers(self, buffers: BufferSet) -> None:
         """Start from saved seed buffers (a previous run's ``seed_buffers.jsonl``) instead
@@ -378,7 +387,7 @@ class SelfPlayTrainer:
         stats = _StepStats()
         try:
             proposals = self._propose(step, stats)
-            answers = self._solve(proposals, stats)
+            answers = self._solve(step, proposals, stats)
             samples, advantages, metrics = self._score(proposals, answers)
         except BaseException:
             self._restore(snapshot)
@@ -397,7 +406,8 @@ class SelfPlayTrainer:
         metrics.update({f"time/{name}": value for name, value in stats.times.items()})
         metrics["tokens/generated"] = float(stats.generated_tokens)
         metrics.update(self._buffer_metrics())
-        return StepResult(step, metrics, interrupted=interrupt.received)
+        metrics.update(stats.oversight)
+        return StepResult(step, metrics, interrupted=interrupt.received, stop=stats.stop)
 
     # -- phases -----------------------------------------------------------------------
 
@@ -456,9 +466,21 @@ class SelfPlayTrainer:
                 if reason is not None:
                     validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
             proposal.validation = validation
-            if not add:
-                continue
-            if validation.valid:
+        if not add:
+            return proposals
+        self._review(
+            step, stats, proposals,
+            [ReviewItem(step, PROPOSE, p.task_type, p.response, trained=step > 0) for p in proposals],
+        )
+        for proposal in proposals:
+            validation = proposal.validation
+            if validation.valid and proposal.review.drop:
+                self.pm.hook.absolutezero_task_rejected(
+                    task_type=proposal.task_type, response=proposal.response,
+                    reason="dropped by review: " + ", ".join(f.category for f in proposal.review.flags),
+                    step=step,
+                )
+            elif validation.valid:
                 assert validation.task is not None
                 if validation.task.key() not in self.held_out:
                     proposal.new = self.buffers.add(validation.task, step)
@@ -470,7 +492,17 @@ class SelfPlayTrainer:
                 )
         return proposals
 
-    def _solve(self, proposals: list[_Proposal], stats: _StepStats) -> list[_Answer]:
+    def _review(self, step: int, stats: _StepStats, owners: Sequence[Any], items: list[ReviewItem]) -> None:
+        """Reviewing plugins read ``items``; each owner (proposal or answer) gets its
+        review, and the counts and any stop reason go into ``stats``."""
+        reviews = collect_reviews(self.pm, items)
+        for owner, review in zip(owners, reviews):
+            owner.review = review
+        merge_counts(stats.oversight, flag_metrics(reviews, items))
+        if stats.stop is None:
+            stats.stop = next((r.stop for r in reviews if r.stop), None)
+
+    def _solve(self, step: int, proposals: list[_Proposal], stats: _StepStats) -> list[_Answer]:
         """Learnability rollouts for valid proposals and the solve batch, in one generate."""
         n = self.settings.learnability_samples
         rollouts: list[tuple[_Proposal, Task, Prompt]] = []
@@ -494,6 +526,10 @@ class SelfPlayTrainer:
         samples = self._generate([prompt for _, prompt in jobs], stats)
         answers = [_Answer(task, prompt, sample) for (task, prompt), sample in zip(jobs, samples)]
         self._verify(answers, stats)
+        self._review(step, stats, answers, [
+            ReviewItem(step, SOLVE, a.task.task_type, a.response, trained=i >= len(rollouts))
+            for i, a in enumerate(answers)
+        ])
         for (proposal, _, _), answer in zip(rollouts, answers):
             proposal.verdicts.append(answer.verdict)
         return answers[len(rollouts):]
@@ -521,21 +557,28 @@ class SelfPlayTrainer:
     def _score(
         self, proposals: list[_Proposal], answers: list[_Answer]
     ) -> tuple[list[Sample], np.ndarray, dict[str, float]]:
-        """Rewards (with plugin terms), TRR++ advantages and the step's metrics."""
+        """Rewards (with plugin terms and review penalties), TRR++ advantages over the
+        samples no review dropped, and the step's metrics."""
         rewards: list[float] = []
         groups: list[tuple[str, str]] = []
+        samples: list[Sample] = []
         for p in proposals:
             base = propose_reward(p.validation, p.verdicts, self.rewards)
             p.reward = base + plugins.reward_bonus(self.pm, PROPOSE, p.validation.task, p.response, base)
-            rewards.append(p.reward)
-            groups.append((PROPOSE, p.task_type))
+            p.reward += p.review.penalty
+            if not p.review.drop:
+                rewards.append(p.reward)
+                groups.append((PROPOSE, p.task_type))
+                samples.append(p.sample)
         for a in answers:
             base = solve_reward(a.verdict, self.rewards)
             a.reward = base + plugins.reward_bonus(self.pm, SOLVE, a.task, a.response, base)
-            rewards.append(a.reward)
-            groups.append((SOLVE, a.task.task_type))
+            a.reward += a.review.penalty
+            if not a.review.drop:
+                rewards.append(a.reward)
+                groups.append((SOLVE, a.task.task_type))
+                samples.append(a.sample)
         advantages = trrpp_advantages(rewards, groups)
-        samples = [p.sample for p in proposals] + [a.sample for a in answers]
         metrics = stats_metrics(advantage_stats(rewards, groups))
         for role in (PROPOSE, SOLVE):
             for task_type in self.task_types:
