@@ -15,7 +15,10 @@ CruxEval is evaluation data: this script only measures, it feeds nothing into tr
 Usage::
 
     python benchmarks/executor_throughput.py [path/to/cruxeval.jsonl] [--repeat N]
-        [--workers N] [--timeout S] [--fork-loop auto|native|python]
+        [--workers N] [--timeout S] [--fork-loop auto|native|python] [--restricted on|off|both]
+
+``--restricted both`` runs two executors, without and with RestrictedPython's static
+layer, and interleaves their passes, so the two figures share the VM's drift.
 """
 
 from __future__ import annotations
@@ -61,6 +64,54 @@ def _cpu_seconds(pids: list[int]) -> float:
     return sum(_cpu_split(pids))
 
 
+def _timed_pass(executor: Executor, jobs: list, expected: list) -> tuple:
+    """One timed validation pass: (rate, rate incl. canonicalisation, CPU ms per program,
+    CPU split, results, canonical expected outputs)."""
+    pids = executor.worker_pids()
+    (workers0, children0), own0 = _cpu_split(pids), time.process_time()
+    t0 = time.perf_counter()
+    results = executor.run_many(jobs, determinism_runs=2)
+    t1 = time.perf_counter()
+    workers1, children1 = _cpu_split(pids)
+    split = (workers1 - workers0, children1 - children0, time.process_time() - own0)
+    gold = executor.canonicalize_many(expected)
+    t2 = time.perf_counter()
+    return len(jobs) / (t1 - t0), len(jobs) / (t2 - t0), 1000 * sum(split) / len(jobs), split, results, gold
+
+
+def _report(label: str, passes: list[tuple], problems: list[dict]) -> None:
+    rates = [p[0] for p in passes]
+    totals = [p[1] for p in passes]
+    cpu_ms = [p[2] for p in passes]
+    results, gold = passes[-1][4], passes[-1][5]
+    agree, disagreements = 0, []
+    for problem, result, want in zip(problems, results, gold):
+        if result.ok and want.ok and result.output == want.output:
+            agree += 1
+        else:
+            got = result.output if result.ok else f"{result.status.value}: {result.reason}"
+            disagreements.append((problem["id"], got, want.output if want.ok else want.reason))
+    print(f"[{label}] programs: {len(problems)} (2 runs each, every run a fresh sandboxed process)")
+    print(
+        f"[{label}] validation programs/s: " + ", ".join(f"{rate:.0f}" for rate in rates)
+        + f" (best {max(rates):.0f}, median {statistics.median(rates):.0f})"
+    )
+    print(f"[{label}] incl. expected-output canonicalisation programs/s: " + ", ".join(f"{rate:.0f}" for rate in totals) + f" (best {max(totals):.0f})")
+    cores = os.cpu_count() or 1
+    print(
+        f"[{label}] CPU per program (workers + job processes + this process): "
+        + ", ".join(f"{value:.2f}" for value in cpu_ms)
+        + f" ms -> {1000 * cores / min(cpu_ms):.0f} programs/s on {cores} idle cores"
+    )
+    print(
+        f"[{label}] CPU seconds per pass (workers / job processes / this process): "
+        + ", ".join(f"{w:.2f}/{c:.2f}/{o:.2f}" for w, c, o in (p[3] for p in passes))
+    )
+    print(f"[{label}] agreement: {agree}/{len(problems)}")
+    for ident, got, want in disagreements:
+        print(f"  disagree {ident}: got {got[:200]!s} expected {want[:200]!s}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
@@ -71,62 +122,41 @@ def main(argv: list[str] | None = None) -> int:
         "--fork-loop", choices=("auto", "native", "python"), default="auto",
         help="the workers' fork loop (native: the C extension; python: the fallback)",
     )
+    parser.add_argument(
+        "--restricted", choices=("on", "off", "both"), default="on",
+        help="RestrictedPython's static layer; 'both' interleaves passes with and without it",
+    )
     args = parser.parse_args(argv)
     problems = load(args.path)
     jobs = [(problem["code"], problem["input"]) for problem in problems]
     expected = [problem["output"] for problem in problems]
 
-    started = time.perf_counter()
-    executor = Executor(workers=args.workers, timeout=args.timeout, fork_loop=args.fork_loop)
-    print(
-        f"started {2 * executor.workers} workers ({executor.fork_loop} fork loop) "
-        f"in {time.perf_counter() - started:.2f} s"
-    )
-    with executor:
-        executor.run_many(jobs)  # warm-up (also starts the full-tier workers some jobs need)
-        rates, totals, cpu_ms, splits = [], [], [], []
+    variants = {"on": [True], "off": [False], "both": [False, True]}[args.restricted]
+    executors = {}
+    for restricted in variants:
+        started = time.perf_counter()
+        executor = Executor(
+            workers=args.workers, timeout=args.timeout, fork_loop=args.fork_loop, restricted_python=restricted
+        )
+        label = "RestrictedPython on" if restricted else "RestrictedPython off"
+        print(
+            f"[{label}] started {2 * executor.workers} workers ({executor.fork_loop} fork loop) "
+            f"in {time.perf_counter() - started:.2f} s"
+        )
+        executors[label] = executor
+    passes: dict[str, list[tuple]] = {label: [] for label in executors}
+    try:
+        for executor in executors.values():
+            executor.run_many(jobs)  # warm-up (also starts the full-tier workers some jobs need)
         for _ in range(max(1, args.repeat)):
-            pids = executor.worker_pids()
-            (workers0, children0), own0 = _cpu_split(pids), time.process_time()
-            t0 = time.perf_counter()
-            results = executor.run_many(jobs, determinism_runs=2)
-            t1 = time.perf_counter()
-            workers1, children1 = _cpu_split(pids)
-            split = (workers1 - workers0, children1 - children0, time.process_time() - own0)
-            splits.append(split)
-            cpu_ms.append(1000 * sum(split) / len(jobs))
-            gold = executor.canonicalize_many(expected)
-            t2 = time.perf_counter()
-            rates.append(len(jobs) / (t1 - t0))
-            totals.append(len(jobs) / (t2 - t0))
-    agree, disagreements = 0, []
-    for problem, result, want in zip(problems, results, gold):
-        if result.ok and want.ok and result.output == want.output:
-            agree += 1
-        else:
-            got = result.output if result.ok else f"{result.status.value}: {result.reason}"
-            disagreements.append((problem["id"], got, want.output if want.ok else want.reason))
-    print(f"programs: {len(jobs)} (2 runs each, every run a fresh sandboxed process)")
-    print(
-        "validation programs/s: " + ", ".join(f"{rate:.0f}" for rate in rates)
-        + f" (best {max(rates):.0f}, median {statistics.median(rates):.0f})"
-    )
-    print("incl. expected-output canonicalisation programs/s: " + ", ".join(f"{rate:.0f}" for rate in totals) + f" (best {max(totals):.0f})")
-    cores = os.cpu_count() or 1
-    best_cpu = min(cpu_ms)
-    print(
-        "CPU per program (workers + job processes + this process): "
-        + ", ".join(f"{value:.2f}" for value in cpu_ms)
-        + f" ms -> {1000 * cores / best_cpu:.0f} programs/s on {cores} idle cores"
-    )
-    print(
-        "CPU seconds per pass (workers / job processes / this process): "
-        + ", ".join(f"{w:.2f}/{c:.2f}/{o:.2f}" for w, c, o in splits)
-    )
+            for label, executor in executors.items():  # interleaved: the VM's speed drifts
+                passes[label].append(_timed_pass(executor, jobs, expected))
+    finally:
+        for executor in executors.values():
+            executor.close()
+    for label, runs in passes.items():
+        _report(label, runs, problems)
     print(f"machine load average during the run: {os.getloadavg()[0]:.1f}")
-    print(f"agreement: {agree}/{len(jobs)}")
-    for ident, got, want in disagreements:
-        print(f"  disagree {ident}: got {got[:200]!s} expected {want[:200]!s}")
     return 0
 
 

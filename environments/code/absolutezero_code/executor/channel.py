@@ -24,6 +24,23 @@ from .worker import BOOTSTRAP
 __all__ = ["SandboxError", "WorkerProcess", "DEFER"]
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def restricted_python_root() -> str:
+    """The folder of the installed RestrictedPython package (the workers map it by path).
+
+    Raises:
+        ModuleNotFoundError: RestrictedPython is not installed, with the fix.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("RestrictedPython")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "the code sandbox's static check needs RestrictedPython (a dependency of this "
+            "package): pip install 'RestrictedPython>=8.0', or reinstall with pip install -e ."
+        )
+    return str(list(spec.submodule_search_locations)[0])
 _STATUS_VALUES = frozenset(status.value for status in Status)
 #: What a light-tier worker answers for a program that needs the full tier (internal:
 #: such jobs are sent on to a full worker, callers never see this status).
@@ -46,8 +63,12 @@ class _WorkerFailure(Exception):
 class WorkerProcess:
     """One warm worker process and its line-oriented pipe protocol."""
 
-    def __init__(self, seed: int, workdir: str, fork_loop: str, cpu: int, tier: str, key: bytes | None) -> None:
+    def __init__(
+        self, seed: int, workdir: str, fork_loop: str, cpu: int, tier: str, key: bytes | None,
+        restricted_root: str = "",
+    ) -> None:
         self._seed = seed
+        self._restricted_root = restricted_root
         self._key = "" if key is None else key.hex()
         self._workdir = workdir
         self._fork_loop = fork_loop
@@ -71,7 +92,8 @@ class WorkerProcess:
         # what -E would have guaranteed), and the worker clears it before any fork.
         self._stderr = tempfile.TemporaryFile(prefix="absolutezero-worker-")
         self._process = subprocess.Popen(
-            [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT, self._fork_loop, str(self._cpu), self.tier, self._key],
+            [sys.executable, *flags, "-c", BOOTSTRAP, _PACKAGE_ROOT, self._fork_loop, str(self._cpu), self.tier, self._key,
+             self._restricted_root],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

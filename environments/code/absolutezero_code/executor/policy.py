@@ -18,6 +18,15 @@ The rules:
 * no use of the dangerous builtins in :data:`FORBIDDEN_BUILTINS` (``open``, ``eval``,
   ``exec``, ``getattr`` ...) unless the program binds that name itself (a parameter
   called ``input`` is fine; the sandbox's builtins do not contain these names anyway).
+
+This is the first of two static layers. The second is RestrictedPython's checker
+(:mod:`.restricted`), which the executor runs after this one (``prepare.compile_program``):
+it rejects syntax nobody has reviewed, exception groups, async constructs, metaclasses
+and its own list of frame internals, and it owns the names of definitions, parameters
+and import aliases (dunders outside :data:`SAFE_DUNDERS`), which this module no longer
+checks. What stays here is what RestrictedPython does not cover at compile time: the
+import allow-list, the forbidden builtins, dunder names in expressions, keywords and
+``global`` statements, and the attribute rule, which the run-time guard shares.
 """
 
 from __future__ import annotations
@@ -150,11 +159,12 @@ _BINDING_TYPES = frozenset(
         ast.ExceptHandler, ast.MatchAs, ast.MatchStar, ast.MatchMapping,
     }
 )
+# Names of definitions, parameters and import aliases are RestrictedPython's to check
+# (:mod:`.restricted`, the second static layer, through its ``check_name``).
 _CHECKED_TYPES = frozenset(
     {
-        ast.Import, ast.ImportFrom, ast.Name, ast.Attribute, ast.FunctionDef,
-        ast.AsyncFunctionDef, ast.ClassDef, ast.arg, ast.keyword, ast.Global,
-        ast.Nonlocal, ast.alias, ast.MatchClass,
+        ast.Import, ast.ImportFrom, ast.Name, ast.Attribute, ast.keyword, ast.Global,
+        ast.Nonlocal, ast.MatchClass,
     }
 )
 
@@ -297,17 +307,11 @@ def check_program_imports(source: str) -> tuple[ast.Module, frozenset[str]]:
         elif isinstance(node, ast.Attribute):
             if not attribute_allowed(node.attr):
                 raise PolicyViolation(f"attribute {node.attr!r} is not allowed{_where(node)}")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            _check_name(node.name, node, "definition")
-        elif isinstance(node, ast.arg):
-            _check_name(node.arg, node, "parameter")
         elif isinstance(node, ast.keyword) and node.arg is not None:
             _check_name(node.arg, node, "keyword")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             for name in node.names:
                 _check_name(name, node, "global")
-        elif isinstance(node, ast.alias) and node.asname:
-            _check_name(node.asname, node, "alias")
         elif isinstance(node, ast.MatchClass):
             for name in node.kwd_attrs:
                 if not attribute_allowed(name):

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from .channel import DEFER as _DEFER
-from .channel import SandboxError, WorkerProcess
+from .channel import SandboxError, WorkerProcess, restricted_python_root
 from .forking import FORK_LOOPS, native_available
 from .prepare import sealing_available
 from .results import RunResult, Status
@@ -110,6 +110,8 @@ class Executor:
             parse each job once, in one worker, and hand the other runs the job sealed
             under a key of this executor (:mod:`.prepare`; ~5% less CPU). Needs the
             C extension (for the seal); otherwise every run prepares its job.
+        restricted_python: run RestrictedPython's checker as the second static layer
+            (:mod:`.restricted`; on by default). ``False`` exists to measure its cost.
 
     Raises:
         ValueError: an argument is out of range, or ``fork_loop="native"`` without the
@@ -131,6 +133,7 @@ class Executor:
         pin_workers: bool = True,
         module_tiers: bool = True,
         prepare_once: bool = True,
+        restricted_python: bool = True,
     ) -> None:
         check_options(workers, timeout, memory_mb, output_limit)
         if fork_loop not in FORK_LOOPS:
@@ -155,8 +158,9 @@ class Executor:
         self._fork_loop = fork_loop
         self._key = secrets.token_bytes(16) if prepare_once and sealing_available() else None
         tier = "light" if module_tiers else "full"
+        self._restricted_root = restricted_python_root() if restricted_python else ""
         self._groups = [
-            [WorkerProcess(seed, self._workdir, fork_loop, cpu, tier, self._key) for seed, cpu in specs]
+            [WorkerProcess(seed, self._workdir, fork_loop, cpu, tier, self._key, self._restricted_root) for seed, cpu in specs]
             for specs in self._worker_specs
         ]
         # Full-tier workers for programs the light tier defers; started on first need
@@ -256,7 +260,10 @@ class Executor:
         """
         if not self._full_groups[0]:
             for group, specs in zip(self._full_groups, self._worker_specs):
-                group.extend(WorkerProcess(seed, self._workdir, self._fork_loop, cpu, "full", self._key) for seed, cpu in specs)
+                group.extend(
+                    WorkerProcess(seed, self._workdir, self._fork_loop, cpu, "full", self._key, self._restricted_root)
+                    for seed, cpu in specs
+                )
             workers = sum(self._full_groups, [])
             try:
                 _start(workers)

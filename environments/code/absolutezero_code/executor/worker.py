@@ -87,7 +87,11 @@ TIERS = ("light", "full")
 #: contains the ``absolutezero_code`` package, argv[2] the fork loop to use
 #: (:data:`.forking.FORK_LOOPS`), argv[3] the CPU to pin the worker (and its children)
 #: to, or ``-1`` for none, argv[4] the tier (:data:`TIERS`), argv[5] the hex key that seals
-#: prepared jobs (see :mod:`.prepare`), empty when sealing is off.
+#: prepared jobs (see :mod:`.prepare`), empty when sealing is off, argv[6] the folder of
+#: the RestrictedPython package (the second static layer, :mod:`.restricted`), empty to
+#: leave that layer out. RestrictedPython is mapped the same way as this package (a bare
+#: package module, no ``__init__``), so the worker loads only its transformer module, not
+#: site-packages.
 BOOTSTRAP = (
     "import sys, types\n"
     "root = sys.argv[1]\n"
@@ -96,8 +100,12 @@ BOOTSTRAP = (
     "    module = types.ModuleType(name)\n"
     "    module.__path__ = [path]\n"
     "    sys.modules[name] = module\n"
+    "if sys.argv[6]:\n"
+    "    module = types.ModuleType('RestrictedPython')\n"
+    "    module.__path__ = [sys.argv[6]]\n"
+    "    sys.modules['RestrictedPython'] = module\n"
     "from absolutezero_code.executor.worker import main\n"
-    "main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])\n"
+    "main(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], bool(sys.argv[6]))\n"
 )
 
 #: The statuses a result may have (``defer`` is internal, see :data:`_DEFER`).
@@ -112,7 +120,9 @@ _FLUSH_SECONDS = 0.05
 class _Sandbox:
     """Everything prepared once in the worker and inherited by each forked child."""
 
-    def __init__(self, fork_loop: str = "auto", tier: str = "full", key: bytes | None = None) -> None:
+    def __init__(
+        self, fork_loop: str = "auto", tier: str = "full", key: bytes | None = None, restricted: bool = True
+    ) -> None:
         if tier not in TIERS:
             raise ValueError(f"tier must be one of {TIERS}, got {tier!r}")
         self.fork_loop = forking.make_fork_loop(fork_loop)
@@ -144,7 +154,7 @@ class _Sandbox:
         child.warm_up()
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
-        self.compiled = prepare.CompileCache(64)
+        self.compiled = prepare.CompileCache(64, restricted=restricted)
         #: The key that seals prepared jobs (:mod:`.prepare`); None: sealing is off.
         self.key = key
         guard.install_audit_hook(self.state)
@@ -359,7 +369,7 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(1, view) :]
 
 
-def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = "") -> None:
+def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = "", restricted: bool = True) -> None:
     """Serve requests on stdin until EOF. Only ever run in a dedicated process.
 
     ``cpu >= 0`` pins the worker, and so every child it forks, to that CPU: a child
@@ -375,7 +385,7 @@ def main(fork_loop: str = "auto", cpu: int = -1, tier: str = "full", key: str = 
             os.sched_setaffinity(0, {cpu})
         except (OSError, AttributeError):
             pass
-    sandbox = _Sandbox(fork_loop, tier, bytes.fromhex(key) if key else None)
+    sandbox = _Sandbox(fork_loop, tier, bytes.fromhex(key) if key else None, restricted)
     os.environ.clear()
     gc.collect()
     gc.freeze()
