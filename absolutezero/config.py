@@ -5,7 +5,7 @@ and merging; this module adds what OmegaConf does not: friendly errors that name
 bad key and suggest the closest valid one, and range checks.
 
 Environment- and agent-specific options go in the free-form ``env_options`` and
-``agent_options`` mappings; the environment/agent constructor validates them (they take
+``agent_options`` mappings (and plugins' in ``plugin_options.<plugin>``); the environment/agent constructor validates them (they take
 explicit keyword arguments, so a typo is an error there too).
 """
 
@@ -199,7 +199,7 @@ def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None
     for text in overrides:
         key, value = _parse_override(text)
         top = key.split(".", 1)[0]
-        free_form = top in ("env_options", "agent_options") and "." in key
+        free_form = top in ("env_options", "agent_options", "plugin_options") and "." in key
         if key not in known and not free_form:
             raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, known)}")
         try:

@@ -24,6 +24,7 @@ DOCUMENTED_HOOKS = {
     "absolutezero_filter_answer": ["task", "response"],
     "absolutezero_reward_terms": ["role", "task", "response", "reward"],
     "absolutezero_executors": [],
+    "absolutezero_review_responses": ["items"],
 }
 
 RECORDING_PLUGIN = '''
