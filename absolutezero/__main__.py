@@ -1,8 +1,9 @@
 """``python -m absolutezero``: inspect an installation.
 
-``list`` shows the registered environments, agents and benchmarks (read from package
-metadata, without importing their modules) and the plugins (which are loaded, so a broken
-plugin shows up here first), each with the distribution and version that provides it.
+``list`` shows the registered environments, agents, benchmarks and experiment trackers
+(read from package metadata, without importing their modules) and the plugins (which are
+loaded, so a broken plugin shows up here first), each with the distribution and version
+that provides it.
 Training and evaluation have their own entry points: ``python -m absolutezero.run`` and
 ``python -m absolutezero.evaluate``.
 """
@@ -29,7 +30,7 @@ def list_components(out: TextIO, plugins: Sequence[str] = ()) -> int:
     from absolutezero import registry
 
     status = 0
-    for kind in ("environment", "agent", "benchmark"):
+    for kind in ("environment", "agent", "benchmark", "tracker"):
         out.write(f"{kind}s ({registry.GROUPS[kind]}):\n")
         try:
             entries = registry.entries(kind)
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     lister = commands.add_parser(
-        "list", help="show environments, agents, benchmarks and plugins with their versions"
+        "list", help="show environments, agents, benchmarks, trackers and plugins with their versions"
     )
     lister.add_argument(
         "--plugin", action="append", default=[], metavar="MODULE",

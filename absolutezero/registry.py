@@ -45,8 +45,11 @@ __all__ = [
     "load_agent_class",
     "load_benchmark_class",
     "load_environment_class",
+    "load_tracker_class",
     "make_agent",
     "make_environment",
+    "make_tracker",
+    "tracker_names",
     "register_gym_environments",
 ]
 
@@ -122,7 +125,8 @@ def _check_kind(kind: str) -> str:
 
 
 def entries(kind: str) -> dict[str, RegisteredEntry]:
-    """All registered entries of ``kind`` (``"environment"``, ``"agent"``, ``"benchmark"``).
+    """All registered entries of ``kind`` (``"environment"``, ``"agent"``, ``"benchmark"``,
+    ``"tracker"``).
 
     Reads distribution metadata only; no registered module is imported. The search is
     done on every call, so packages installed (or added to ``sys.path``) while the
@@ -187,6 +191,11 @@ def benchmark_names() -> list[str]:
     return list(entries("benchmark"))
 
 
+def tracker_names() -> list[str]:
+    """Names of all registered experiment trackers, sorted; imports nothing."""
+    return list(entries("tracker"))
+
+
 def _load_class(kind: str, name: str, base: type | None) -> type:
     entry = _entry(kind, name)
     target = entry.load()
@@ -230,6 +239,15 @@ def load_benchmark_class(name: str) -> type:
         UnknownNameError, EntryPointLoadError: as for :func:`load_environment_class`.
     """
     return _load_class("benchmark", name, None)
+
+
+def load_tracker_class(name: str) -> type:
+    """Import and return the experiment-tracker class registered as ``name``.
+
+    Raises:
+        UnknownNameError, EntryPointLoadError: as for :func:`load_environment_class`.
+    """
+    return _load_class("tracker", name, None)
 
 
 def check_options(cls: type, options: Mapping[str, Any], what: str) -> None:
@@ -304,6 +322,23 @@ def make_agent(name: str, options: Mapping[str, Any]) -> Agent:
     """
     cls = load_agent_class(name)
     check_options(cls, options, f"agent {name!r}")
+    return cls(**dict(options))
+
+
+def make_tracker(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """Construct the experiment tracker registered as ``name`` with keyword ``options``.
+
+    Returns:
+        A plugin object implementing the run-start, step-metrics and run-end hooks.
+
+    Raises:
+        UnknownNameError, EntryPointLoadError: see :func:`load_tracker_class`.
+        ConfigError: an option the constructor does not take, or the tracker's package is
+            not installed (the message names the extra to install).
+    """
+    options = {} if options is None else options
+    cls = load_tracker_class(name)
+    check_options(cls, options, f"tracker {name!r}")
     return cls(**dict(options))
 
 

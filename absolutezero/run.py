@@ -82,6 +82,7 @@ def usage() -> str:
         "  python -m absolutezero.run env=arith selfplay.propose_batch=8 name=try1",
         "  python -m absolutezero.run resume=runs/try1 steps=40",
         "  python -m absolutezero.run env_options.some_option=3 agent_options.other=x",
+        "  python -m absolutezero.run trackers=[tensorboard,wandb] plugin_options.wandb.project=azr",
         "",
         "outputs: <out>/<name>/config.yaml, metrics.jsonl, plots/*.png,",
         "         checkpoints/step_N/ and a 'latest' pointer",
@@ -91,7 +92,7 @@ def usage() -> str:
     ]
     for key in _all_keys(defaults):
         node = OmegaConf.select(defaults, key)
-        if isinstance(node, DictConfig) and key not in ("env_options", "agent_options"):
+        if isinstance(node, DictConfig) and key not in ("env_options", "agent_options", "plugin_options"):
             continue
         value = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
         lines.append(f"  {key} = {value!r}")
@@ -142,9 +143,13 @@ def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
 
 def _build(config: DictConfig) -> tuple[Any, Environment, Agent]:
     from absolutezero.plugins import get_plugin_manager
-    from absolutezero.registry import make_agent, make_environment
+    from absolutezero.registry import make_agent, make_environment, make_tracker
 
     pm = get_plugin_manager([str(path) for path in config.plugins])
+    tracker_options = OmegaConf.to_container(config.plugin_options, resolve=True)
+    assert isinstance(tracker_options, dict)
+    for name in dict.fromkeys(str(name) for name in config.trackers):  # experiment trackers by name
+        pm.register(make_tracker(name, tracker_options.get(name) or {}), name=f"tracker:{name}")
     env_options = OmegaConf.to_container(config.env_options, resolve=True)
     env = make_environment(config.env, env_options)  # type: ignore[arg-type]
     try:
