@@ -1,10 +1,11 @@
-"""Evaluate a model on registered benchmarks (CruxEval-O / CruxEval-I, ...).
+"""Evaluate a model on registered benchmarks (CruxEval-O / CruxEval-I, HumanEval, ...).
 
 Command line::
 
     python -m absolutezero.evaluate benchmark=cruxeval-o model=embedded limit=100
     python -m absolutezero.evaluate benchmark=cruxeval-o,cruxeval-i model=runs/code-1 \\
         samples=10 k=5 temperature=0.8 out=evals/after
+    python -m absolutezero.evaluate benchmark=paper model=Qwen/Qwen2.5-7B prompt=native
 
 ``model`` is an embedded model (``embedded`` = Qwen2.5-Coder-0.5B-Instruct, or ``smollm2-135m``), a Hugging Face name or folder, or a
 self-play run / checkpoint folder (its latest, or given, checkpoint's saved agent folder
@@ -14,7 +15,9 @@ is loaded as the model, with the run's agent options). The self-play loop calls
 The core never imports a benchmark package: benchmarks are found by name through the
 ``absolutezero.benchmarks`` entry points. A benchmark class follows this protocol:
 
-* ``cls(path: str | None = None, env_options: Mapping | None = None)``; ``.name``;
+* ``cls(path: str | None = None, env_options: Mapping | None = None, prompt: str = "azr")``;
+  ``.name`` (``prompt`` is ``azr``, the training's think/answer wrapper, or ``native``,
+  the model's own chat template and the benchmark's usual instruction);
 * ``.run(agent, limit, seed, k, samples, model, progress)`` -> a result with
   ``.metrics() -> dict[str, float]`` and ``.summary() -> dict``; ``.close()``;
 * ``cls.format_table(results) -> str`` and ``cls.write_results(out_dir, results, settings)``;
@@ -34,7 +37,10 @@ from absolutezero.config import ConfigError, RunConfig, _yaml_value, did_you_mea
 from absolutezero.protocol import Agent
 from absolutezero.registry import UnknownNameError, load_benchmark_class
 
-__all__ = ["EvalArgs", "evaluate", "main", "parse_args"]
+__all__ = ["PROMPT_STYLES", "EvalArgs", "evaluate", "main", "parse_args"]
+
+#: Prompt styles a benchmark may be asked for (``prompt=``).
+PROMPT_STYLES = ("azr", "native")
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -61,6 +67,7 @@ def evaluate(
     env_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     print_table: bool = False,
+    prompt: str = "azr",
 ) -> dict[str, float]:
     """Run ``agent`` (already loaded; used as is) on one or more benchmarks.
 
@@ -81,6 +88,7 @@ def evaluate(
         env_options: options for the benchmark's environment (e.g. executor workers).
         progress: show progress bars.
         print_table: print the result table to stdout.
+        prompt: prompt style handed to every benchmark (``azr`` or ``native``).
 
     Returns:
         Flat metrics ``{"<benchmark>/pass@1": ..., "<benchmark>/format_error_rate": ...,
@@ -93,10 +101,12 @@ def evaluate(
     metrics: dict[str, float] = {}
     results: list[Any] = []
     classes: list[type] = []
-    settings = {"model": model, "path": path, "limit": limit, "seed": seed, "k": k, "samples": samples}
+    settings = {
+        "model": model, "path": path, "limit": limit, "seed": seed, "k": k, "samples": samples, "prompt": prompt,
+    }
     for name in _names(benchmark):
         cls = load_benchmark_class(name)
-        instance = cls(path=path, env_options=env_options)
+        instance = cls(path=path, env_options=env_options, prompt=prompt)
         try:
             result = instance.run(agent, limit=limit, seed=seed, k=k, samples=samples, model=model, progress=progress)
         finally:
@@ -120,6 +130,7 @@ class EvalArgs:
     agent: str = "policy"
     backend: str = "hf"
     path: str | None = None  # benchmark data; None = default location / $ABSOLUTEZERO_CRUXEVAL
+    prompt: str = "azr"  # azr (training's think/answer wrapper) | native (model's chat template)
     limit: int | None = None  # first N problems (or a random N with seed=)
     seed: int | None = None  # seeded random subset when limit is set
     k: int = 1
@@ -172,6 +183,11 @@ def parse_args(argv: Sequence[str]) -> EvalArgs:
         elif key == "progress":
             if not isinstance(value, bool):
                 raise ConfigError(f"progress must be true or false, got {raw!r}")
+        elif key == "prompt":
+            value = str(raw).strip()
+            if value not in PROMPT_STYLES:
+                hint = did_you_mean(value, list(PROMPT_STYLES))
+                raise ConfigError(f"prompt must be one of {', '.join(PROMPT_STYLES)}, got {raw!r}{hint}")
         else:
             value = None if value is None and key in ("path", "out") else str(raw).strip()
         setattr(args, key, value)
@@ -257,11 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
         names = _names(args.benchmark)
-        for name in names:  # fail on a typo or missing data before loading any model
+        for name in names:  # fail on a typo, missing data or bad options before loading any model
             cls = load_benchmark_class(name)
             check_path = getattr(cls, "check_path", None)
             if check_path is not None:
                 check_path(args.path)
+            cls(path=args.path, env_options=args.env_options, prompt=args.prompt).close()  # construction is cheap
     except (ConfigError, UnknownNameError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -288,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             env_options=args.env_options,
             progress=args.progress,
             print_table=True,
+            prompt=args.prompt,
         )
     except (ConfigError, UnknownNameError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

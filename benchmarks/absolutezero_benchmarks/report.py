@@ -33,19 +33,28 @@ def _percent(value: float | None) -> str:
     return f"{100.0 * value:.1f}%"
 
 
+def _flat(results: Sequence[Any]) -> list[BenchmarkResult]:
+    """The benchmark results, a group's members in its place (see :mod:`.groups`)."""
+    out: list[BenchmarkResult] = []
+    for result in results:
+        out.extend(getattr(result, "members", None) or [result])
+    return out
+
+
 def format_table(results: Sequence[BenchmarkResult]) -> str:
     """A fixed-width text table, one row per result.
 
     Columns: benchmark, model, n problems (scored; ``+s skipped`` when some gold could
     not be canonicalised), pass@1, pass@k (``-`` without sampling), format-error rate,
-    seconds.
+    seconds. A group's members get a row each, and the group's averages (``Code Avg``,
+    ``Math Avg``, ``Total``) a line under the table.
 
     Returns:
         The table as a string without a trailing newline.
     """
     header = ["benchmark", "model", "n", "pass@1", "pass@k", "format err", "seconds"]
     rows = [header]
-    for result in results:
+    for result in _flat(results):
         n = str(result.n_problems) + (f" (+{len(result.skipped)} skipped)" if result.skipped else "")
         pass_k = f"{_percent(result.pass_at_k)} (k={result.k})" if result.pass_at_k is not None else "-"
         rows.append(
@@ -62,6 +71,11 @@ def format_table(results: Sequence[BenchmarkResult]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
+    for result in results:
+        averages = getattr(result, "averages", None)
+        if averages is not None:
+            shown = "  ".join(f"{label}: {_percent(value)}" for label, value in averages().items())
+            lines.append(f"{result.benchmark}: {shown}")
     return "\n".join(lines)
 
 
@@ -87,7 +101,9 @@ def write_results(
     ``settings`` (model, limit, seed, k, samples, data path, ...) is stored with each
     benchmark's figures so a results file says how it was produced. Benchmarks already in
     an existing ``results.json`` of ``out_dir`` are kept (one file can collect CruxEval-O
-    and CruxEval-I from separate calls); a benchmark run again is replaced. NaN figures
+    and CruxEval-I from separate calls); a benchmark run again is replaced. A group
+    (:mod:`.groups`) writes each member's figures and records, and its own averages
+    under the group's name. NaN figures
     are written as ``null`` to keep the file strict JSON.
 
     Returns:
@@ -108,11 +124,14 @@ def write_results(
         if not isinstance(previous, dict) or not isinstance(previous.get("benchmarks"), dict):
             raise ValueError(f"{path} exists but is not a benchmark results file; choose another out dir")
         benchmarks.update(previous["benchmarks"])
-    for result in results:
+    for result in _flat(results):
         summary = result.summary()
         summary["records"] = write_records(out, result).name
         summary["settings"] = dict(settings or {})
         benchmarks[result.benchmark] = summary
+    for result in results:
+        if getattr(result, "members", None):  # a group: its averages, next to its members
+            benchmarks[result.benchmark] = {**result.summary(), "settings": dict(settings or {})}
     payload = {"format": "absolutezero.benchmark-results", "version": 1, "benchmarks": benchmarks}
     atomic_write_text(path, json.dumps(_strict(payload), indent=2, ensure_ascii=False) + "\n")
     return path

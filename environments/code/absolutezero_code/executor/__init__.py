@@ -11,6 +11,9 @@ Public API::
 
     run("def f():\\n    return 1", "")   # one job on a shared, lazily started executor
 
+    # code benchmarks: a program, then its test, in one sandboxed process; ok iff nothing raises
+    executor.check_many([("def add(a, b):\\n    return a + b", "assert candidate(1, 2) == 3", "add")])
+
 Every run happens in a fresh process forked from a warm worker (never in the caller's
 process), after a static policy check (:mod:`.policy`), with restricted builtins, module
 shims, an audit hook and resource limits (:mod:`.guard`); see :mod:`.worker` and

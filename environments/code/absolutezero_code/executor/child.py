@@ -13,7 +13,9 @@ import os
 from . import guard, values
 from .prepare import error_text
 
-__all__ = ["STATUS_ORDER", "canonical_literal", "child_result", "run_program", "send", "warm_up"]
+__all__ = [
+    "STATUS_ORDER", "canonical_literal", "child_result", "run_check", "run_program", "send", "warm_up",
+]
 
 #: Statuses in the order of their one-digit codes in a child's result (see
 #: :func:`child_result`); ``defer`` (last) only from light-tier children.
@@ -95,6 +97,63 @@ def run_program(sandbox, code: object, args: tuple, limits: dict) -> list:
         result = ["error", None, error_text(error)]
     # A violation or print overflow the program caught and swallowed still counts.
     if state.deferred:  # the full tier decides (it has the codec the program wanted)
+        result = ["defer", None, "uses a codec only the full sandbox tier loads"]
+    elif state.violation is not None:
+        result = ["rejected", None, state.violation]
+    elif state.print_overflow:
+        result = ["output_limit", None, f"printed more than {limits['output_limit']} characters"]
+    return result
+
+
+def run_check(sandbox, job: tuple, limits: dict) -> list:
+    """Run a checked program, then its test; the child's whole job for ``check`` jobs.
+
+    ``job`` is ``(program code, test code, entry point or None, stdin text or None)``.
+    The program runs first in its own namespace (with a stdin: as ``__main__``, with
+    ``input`` and the ``sys`` shim, its printed text captured; ``sys.exit`` just ends
+    it). The test then runs in a *fresh* namespace that holds only ``candidate`` (the
+    program's entry point, None without one) and, for stdin jobs, ``stdout`` (what the
+    program printed), with module shims of its own: the program cannot shadow a
+    builtin, a helper or a module function the test uses.
+    The job passes (``ok``, output ``""``) when neither raises within the limits.
+    """
+    program, test, entry_point, stdin = job
+    state = sandbox.state
+    stdio = stdin is not None
+    if stdio:
+        guard.open_stdio(sandbox.sys_shim, state, stdin)
+    namespace = {
+        "__builtins__": sandbox.stdio_builtins if stdio else sandbox.builtins,
+        "__name__": "__main__" if stdio else "__sandbox__",
+    }
+    stage = "the program raised"
+    state.arm(limits["output_limit"], execs=2)
+    try:
+        try:
+            exec(program, namespace)  # noqa: S102 - armed sandbox child, program passed policy
+        except SystemExit:
+            if not stdio:
+                raise
+        candidate = namespace.get(entry_point) if entry_point else None
+        if entry_point and candidate is None:
+            result = ["error", None, f"the program defines no {entry_point!r}"]
+        else:
+            stage = "test failed"
+            checks = {"__builtins__": sandbox.test_builtins, "__name__": "__test__", "candidate": candidate}
+            if stdio:
+                checks["stdout"] = "".join(state.captured)
+            exec(test, checks)  # noqa: S102 - the benchmark's test, passed the same policy
+            result = ["ok", "", ""]
+    except MemoryError:
+        sandbox.reserve = namespace = None
+        result = ["memory", None, f"exceeded the memory limit of {limits['memory_mb']} MB"]
+    except guard.SandboxViolation as error:
+        result = ["rejected", None, str(error)]
+    except guard.PrintLimitExceeded as error:
+        result = ["output_limit", None, str(error)]
+    except BaseException as error:  # noqa: BLE001 - everything a program can raise
+        result = ["error", None, f"{stage}: {error_text(error)}"]
+    if state.deferred:
         result = ["defer", None, "uses a codec only the full sandbox tier loads"]
     elif state.violation is not None:
         result = ["rejected", None, state.violation]

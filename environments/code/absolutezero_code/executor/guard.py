@@ -29,6 +29,7 @@ import builtins
 import codecs
 import importlib
 import importlib.util
+import io
 import math
 import resource
 import sys
@@ -44,6 +45,8 @@ __all__ = [
     "install_audit_hook",
     "build_shims",
     "build_builtins",
+    "build_stdio",
+    "open_stdio",
     "apply_limits",
     "apply_plan",
     "limit_plan",
@@ -83,7 +86,7 @@ class GuardState:
 
     __slots__ = (
         "armed", "exec_budget", "violation", "printed", "print_limit", "print_overflow",
-        "defer_codec_imports", "deferred",
+        "defer_codec_imports", "deferred", "captured", "stdout",
     )
 
     def __init__(self, defer_codec_imports: bool = False) -> None:
@@ -97,11 +100,17 @@ class GuardState:
         self.printed = 0
         self.print_limit = 0
         self.print_overflow = False
+        #: Printed text of a stdio job (:func:`open_stdio`), None otherwise (print only
+        #: counts characters then).
+        self.captured: list[str] | None = None
+        #: The stdio job's ``sys.stdout`` object (print without ``file`` writes there).
+        self.stdout: object = None
 
-    def arm(self, print_limit: int) -> None:
-        """Deny audited operations from now on, except one ``exec`` of the program."""
+    def arm(self, print_limit: int, execs: int = 1) -> None:
+        """Deny audited operations from now on, except ``execs`` ``exec`` calls (the
+        program's; a check job's test is the second)."""
         self.print_limit = print_limit
-        self.exec_budget = 1
+        self.exec_budget = execs
         self.armed = True
 
 
@@ -275,6 +284,9 @@ def build_builtins(
     def print(*values, sep=" ", end="\n", file=None, flush=False):  # noqa: A001
         text_sep = " " if sep is None else sep
         text_end = "\n" if end is None else end
+        if state.captured is not None and (file is None or file is state.stdout):
+            _capture(state, text_sep.join([str(value) for value in values]) + text_end)
+            return
         size = len(text_end) + len(text_sep) * max(0, len(values) - 1)
         for value in values:
             size += len(str(value))
@@ -287,6 +299,113 @@ def build_builtins(
     safe["__build_class__"] = builtins.__build_class__
     safe["print"] = print
     return safe
+
+
+def _capture(state: GuardState, text: str) -> None:
+    """Add printed text to a stdio job's output (bounded by the print limit)."""
+    if not isinstance(text, str):
+        raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+    state.printed += len(text)
+    if state.printed > state.print_limit:
+        state.print_overflow = True
+        raise PrintLimitExceeded(f"printed more than {state.print_limit} characters")
+    state.captured.append(text)  # type: ignore[union-attr]
+
+
+def _streams(state: GuardState) -> tuple[types.SimpleNamespace, types.SimpleNamespace]:
+    """``sys.stdout`` (with ``.buffer``) and ``sys.stderr`` of stdio jobs.
+
+    Plain namespaces of closures on purpose: the guard state is reachable only through
+    closures (``__closure__`` is a blocked dunder), never as an attribute a program could
+    read (``sys.stdout._state.armed = False`` would disarm the audit hook). What is
+    written to stdout is the job's output; stderr is counted against the print limit
+    and dropped.
+    """
+
+    def write(text):
+        _capture(state, text)
+        return len(text)
+
+    def write_bytes(data):
+        _capture(state, bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def writelines(lines):
+        for line in lines:
+            _capture(state, line)
+
+    def write_err(text):
+        size = len(str(text))
+        state.printed += size
+        if state.printed > state.print_limit:
+            state.print_overflow = True
+            raise PrintLimitExceeded(f"printed more than {state.print_limit} characters")
+        return size
+
+    def flush():
+        return None
+
+    buffer = types.SimpleNamespace(write=write_bytes, flush=flush)
+    stdout = types.SimpleNamespace(write=write, writelines=writelines, flush=flush, buffer=buffer)
+    return stdout, types.SimpleNamespace(write=write_err, flush=flush)
+
+
+#: What the ``sys`` shim of a stdio job holds besides its streams: read-only facts and
+#: the functions competitive-programming solutions call. Nothing that reaches modules,
+#: frames, the real streams or the interpreter's state beyond the recursion limit (a
+#: forked child's own; a too-deep recursion kills only that child).
+_STDIO_SYS_NAMES = (
+    "maxsize", "float_info", "version_info", "exit", "getrecursionlimit", "setrecursionlimit",
+    "set_int_max_str_digits", "get_int_max_str_digits",
+)
+
+
+def build_stdio(builtins_dict: dict[str, object], state: GuardState) -> tuple[dict[str, object], types.ModuleType]:
+    """The builtins and ``sys`` shim of stdio jobs (programs that read standard input).
+
+    Built once in the worker, next to :func:`build_builtins`; each job then sets its own
+    streams with :func:`open_stdio` (in the forked child). The builtins are the normal
+    ones plus ``input`` (reading the job's stdin), ``exit``/``quit`` (``sys.exit``) and an
+    ``__import__`` that also hands out the ``sys`` shim. Only check jobs with a stdin use them
+    (:data:`.policy.STDIO_MODULES`).
+
+    Returns:
+        ``(builtins, sys_shim)``.
+    """
+    shim = types.ModuleType("sys", "the sandbox's sys: standard streams and a few limits")
+    for name in _STDIO_SYS_NAMES:
+        if hasattr(sys, name):
+            setattr(shim, name, getattr(sys, name))
+    shim.argv = [""]
+    shim.stdout, shim.stderr = _streams(state)
+    state.stdout = shim.stdout
+    real_import = builtins_dict["__import__"]
+
+    def __import__(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if name == "sys" and not level:
+            return shim
+        return real_import(name, globals, locals, fromlist, level)  # type: ignore[operator]
+
+    def input(prompt=""):  # noqa: A001
+        if prompt:
+            _capture(state, str(prompt))
+        line = shim.stdin.readline()
+        if not line:
+            raise EOFError("EOF when reading a line")
+        return line[:-1] if line.endswith("\n") else line
+
+    stdio_builtins = dict(builtins_dict)
+    stdio_builtins["__import__"] = __import__
+    stdio_builtins["input"] = input
+    stdio_builtins["exit"] = stdio_builtins["quit"] = sys.exit
+    return stdio_builtins, shim
+
+
+def open_stdio(shim: types.ModuleType, state: GuardState, stdin: str) -> None:
+    """Give a stdio job its standard input and an empty output (in the forked child,
+    before the audit hook is armed)."""
+    shim.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8", "surrogatepass")), encoding="utf-8")
+    state.captured = []
 
 
 def limit_plan(memory_mb: int, cpu_seconds: float) -> tuple:

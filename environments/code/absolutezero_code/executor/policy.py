@@ -40,6 +40,7 @@ __all__ = [
     "FORBIDDEN_BUILTINS",
     "PolicyViolation",
     "HEAVY_MODULES",
+    "STDIO_MODULES",
     "check_program",
     "check_program_imports",
     "attribute_allowed",
@@ -77,6 +78,14 @@ ALLOWED_MODULES = frozenset(
 #: a run), while almost no program imports them; so the light tier, which runs every
 #: other program, leaves them out (see worker.py and pool.py).
 HEAVY_MODULES = frozenset({"typing", "decimal", "fractions", "statistics"})
+
+#: Extra modules of *stdio* programs only (the ``check`` jobs of code-generation
+#: benchmarks that read standard input, :meth:`.pool.Executor.check_many`): ``sys`` is
+#: then a shim holding only ``stdin``, ``stdout``, ``stderr``, ``exit``, ``maxsize`` and
+#: the recursion-limit functions (:func:`.guard.build_stdio`), the builtin ``input``
+#: reads the job's standard input and ``exit``/``quit`` are ``sys.exit``. Never
+#: allowed anywhere else.
+STDIO_MODULES = frozenset({"sys"})
 
 #: Special-method names that may be defined, referenced and called. They only reach
 #: user-defined or operator behaviour, never interpreter internals.
@@ -213,12 +222,12 @@ def _bound_names(nodes: list[ast.AST]) -> set[str]:
     return bound
 
 
-def _check_import(node: ast.Import | ast.ImportFrom) -> None:
+def _check_import(node: ast.Import | ast.ImportFrom, allowed: frozenset[str] = ALLOWED_MODULES) -> None:
     if isinstance(node, ast.ImportFrom):
         if node.level:
             raise PolicyViolation(f"relative imports are not allowed{_where(node)}")
         module = node.module or ""
-        if module not in ALLOWED_MODULES:
+        if module not in allowed:
             raise PolicyViolation(_import_reason(module, node))
         for alias in node.names:
             if alias.name != "*" and not attribute_allowed(alias.name):
@@ -231,7 +240,7 @@ def _check_import(node: ast.Import | ast.ImportFrom) -> None:
                 )
         return
     for alias in node.names:
-        if alias.name not in ALLOWED_MODULES:
+        if alias.name not in allowed:
             raise PolicyViolation(_import_reason(alias.name, node))
 
 
@@ -245,8 +254,11 @@ def _check_name(name: str, node: ast.AST, what: str) -> None:
         raise PolicyViolation(f"dunder {what} {name!r} is not allowed{_where(node)}")
 
 
-def check_program(source: str) -> ast.Module:
+def check_program(source: str, stdio: bool = False) -> ast.Module:
     """Parse ``source`` and check it against the policy.
+
+    ``stdio`` also allows :data:`STDIO_MODULES` and the builtins ``input``, ``exit``
+    and ``quit`` (programs that read standard input in a ``check`` job; nowhere else).
 
     Returns:
         The parsed module, ready to compile.
@@ -255,10 +267,10 @@ def check_program(source: str) -> ast.Module:
         PolicyViolation: syntax error (with its line) or a policy rule broken; the
             message names the rule and the line.
     """
-    return check_program_imports(source)[0]
+    return check_program_imports(source, stdio)[0]
 
 
-def check_program_imports(source: str) -> tuple[ast.Module, frozenset[str]]:
+def check_program_imports(source: str, stdio: bool = False) -> tuple[ast.Module, frozenset[str]]:
     """:func:`check_program`, and the modules the program imports.
 
     Import statements are the only way a program reaches a module (``__import__``,
@@ -284,12 +296,15 @@ def check_program_imports(source: str) -> tuple[ast.Module, frozenset[str]]:
         raise PolicyViolation(f"the program does not parse: {type(error).__name__}") from None
     nodes = _nodes(tree)
     bound = _bound_names(nodes)
+    if stdio:  # the stdio sandbox's own input() (reads the job's stdin), exit() = sys.exit
+        bound.update(("input", "exit", "quit"))
+    allowed = ALLOWED_MODULES | STDIO_MODULES if stdio else ALLOWED_MODULES
     imported: set[str] = set()
     for node in nodes:
         if type(node) not in _CHECKED_TYPES:  # ast.parse makes exact node classes
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            _check_import(node)
+            _check_import(node, allowed)
             if isinstance(node, ast.ImportFrom):
                 imported.add(node.module or "")
             else:

@@ -336,6 +336,44 @@ class Executor:
                 runs[index][run] = raw
         return [_combine(job_runs) for job_runs in runs]
 
+    def check_many(self, jobs: Sequence[Sequence[str | None]], *, timeout: float | None = None) -> list[RunResult]:
+        """Run each program, then its test, in one fresh sandboxed process per job.
+
+        The job kind of code-generation benchmarks (HumanEval, MBPP, LiveCodeBench):
+        *pass iff nothing raises within the limits*. Same isolation and limits as
+        :meth:`run_many`, and the test passes the same static policy as the program
+        (model-written code and the benchmark's test share one process). One run per
+        job: a pass/fail needs no determinism check.
+
+        Args:
+            jobs: ``(program, test)``, ``(program, test, entry_point)`` or ``(program,
+                test, entry_point, stdin)`` tuples. The program runs first; the test
+                then runs in a fresh namespace where ``candidate`` is the program's
+                ``entry_point`` (a function or class it defines; None or omitted: no
+                candidate, ``candidate`` is None). With ``stdin`` (a string) the program
+                runs as a script (``__name__ == "__main__"``) that may read it with
+                ``input()`` or ``sys.stdin`` (a ``sys`` shim of streams and limits, for
+                these jobs only) and the test also sees ``stdout``, the text it printed.
+            timeout: override the executor's per-run time limit for this call.
+
+        Returns:
+            One :class:`RunResult` per job, in order: ``OK`` (output ``""``) when the
+            test passed; ``ERROR`` (the reason says whether the program raised or the
+            test failed, and how), ``TIMEOUT``, ``MEMORY``, ``OUTPUT_LIMIT`` or
+            ``REJECTED`` (the program or the test broke the policy) otherwise.
+
+        Raises:
+            TypeError: malformed jobs.
+            SandboxError: the sandbox workers cannot be (re)started.
+        """
+        items = _check_check_jobs(jobs)
+        limits = self._limits(timeout)
+        if not items:
+            return []
+        with self._lock:
+            (outputs,) = self._dispatch("check", [items], limits)
+        return [_to_result(raw) for raw in outputs]
+
     def canonicalize_many(self, literals: Sequence[str]) -> list[RunResult]:
         """Parse model-written literal texts in the sandbox and return canonical reprs.
 
@@ -434,4 +472,28 @@ def _check_jobs(jobs: object) -> list[tuple[str, str]]:
                 f"{type(program).__name__} and {type(text).__name__}"
             )
         checked.append((program, text))
+    return checked
+
+
+def _check_check_jobs(jobs: object) -> list[list]:
+    """``check_many`` jobs as ``[program, test, entry_point, stdin]`` lists."""
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
+        raise TypeError("jobs must be a sequence of (program, test[, entry_point[, stdin]]) tuples")
+    checked = []
+    for position, job in enumerate(jobs):
+        if not isinstance(job, (tuple, list)) or not 2 <= len(job) <= 4:
+            raise TypeError(
+                f"job {position} must be a (program, test[, entry_point[, stdin]]) tuple, got {job!r:.80}"
+            )
+        program, test, entry_point, stdin = (*job, None, None)[:4]
+        if not isinstance(program, str) or not isinstance(test, str):
+            raise TypeError(
+                f"job {position}: program and test must both be str, got "
+                f"{type(program).__name__} and {type(test).__name__}"
+            )
+        if entry_point is not None and (not isinstance(entry_point, str) or not entry_point.isidentifier()):
+            raise TypeError(f"job {position}: entry_point must be an identifier or None, got {entry_point!r:.80}")
+        if stdin is not None and not isinstance(stdin, str):
+            raise TypeError(f"job {position}: stdin must be a str or None, got {type(stdin).__name__}")
+        checked.append([program, test, entry_point, stdin])
     return checked

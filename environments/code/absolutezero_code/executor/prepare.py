@@ -61,12 +61,13 @@ def error_text(error: BaseException) -> str:
     return text
 
 
-def compile_program(program: str, restricted: bool = True) -> tuple[object, bool]:
+def compile_program(program: str, restricted: bool = True, stdio: bool = False) -> tuple[object, bool]:
     """Policy-check and compile a program; nothing of it runs.
 
     Two static layers: :mod:`.policy` (the sandbox's own rules, with precise reasons),
     then, with ``restricted``, RestrictedPython's (:mod:`.restricted`), run on the tree
-    after it was compiled, since its transformer rewrites the tree.
+    after it was compiled, since its transformer rewrites the tree. ``stdio`` is the
+    policy variant of programs that read standard input (:func:`.policy.check_program`).
 
     Returns:
         ``(code, needs_full)``: a code object or a ``[status, None, reason]``
@@ -74,7 +75,7 @@ def compile_program(program: str, restricted: bool = True) -> tuple[object, bool
         :data:`.policy.HEAVY_MODULES` (only the full tier can run it).
     """
     try:
-        tree, imported = policy.check_program_imports(program)
+        tree, imported = policy.check_program_imports(program, stdio)
         # From the checked tree: what runs is exactly what was checked, and compiling
         # the tree is cheaper here than parsing the text again (~55 vs ~70 us).
         code = compile(tree, "<program>", "exec")
@@ -102,15 +103,16 @@ class CompileCache:
     def __init__(self, size: int, restricted: bool = True) -> None:
         self.size = size
         self.restricted = restricted
-        self.entries: dict[str, tuple[object, bool]] = {}
+        self.entries: dict[object, tuple[object, bool]] = {}
 
-    def get(self, program: str) -> tuple[object, bool]:
-        entry = self.entries.get(program)
+    def get(self, program: str, stdio: bool = False) -> tuple[object, bool]:
+        key = (program, True) if stdio else program
+        entry = self.entries.get(key)
         if entry is None:
-            entry = compile_program(program, self.restricted)
+            entry = compile_program(program, self.restricted, stdio)
             if len(self.entries) >= self.size:
                 self.entries.pop(next(iter(self.entries)))
-            self.entries[program] = entry
+            self.entries[key] = entry
         return entry
 
 

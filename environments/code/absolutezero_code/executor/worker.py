@@ -7,7 +7,7 @@ stdlib-only modules. Start-up imports the allowed modules, builds their shims, i
 the audit hook, clears ``os.environ``, moves to an empty directory and freezes the GC
 heap so forks are cheap. Then it serves JSON-lines requests on stdin:
 
-``{"kind": "run" | "prepare" | "run_tokens" | "literal", "items": [...],
+``{"kind": "run" | "prepare" | "run_tokens" | "literal" | "check", "items": [...],
 "timeout": s, "memory_mb": n, "output_limit": n}``
 
 and answers with one JSON line ``[status, output, reason]`` per item, in order, on
@@ -15,7 +15,10 @@ stdout. Each ``run`` item ``[program, input]`` runs in a fresh forked child; a
 ``prepare`` item is only prepared and comes back sealed (``["ok", token, ""]``, see
 :mod:`.prepare`), and a ``run_tokens`` item (such a token) runs like a ``run`` item; a
 ``literal`` batch is parsed in one child (falling back to one child per item if that
-child fails). A light-tier worker answers ``defer`` for a job only the full tier can
+child fails). A ``check`` item ``[program, test, entry point, stdin]`` (code-generation
+benchmarks) runs the program and then its test in one fresh child (:func:`.child.run_check`);
+both pass the same policy, and such items are compiled and run one at a time, since a
+benchmark's test can be large. A light-tier worker answers ``defer`` for a job only the full tier can
 run (:data:`TIERS`). The forking itself is :mod:`.forking`'s (a C loop when built). Programs
 are policy-checked and compiled, and inputs parsed as literals, in the worker before
 the fork (pure parsing, nothing runs; rejections cost no process). The child
@@ -136,6 +139,7 @@ class _Sandbox:
             modules = policy.ALLOWED_MODULES
         self.shims = guard.build_shims(modules)
         self.builtins = guard.build_builtins(self.shims, self.state)
+        self.modules = modules
         # A random amount of long-lived objects of every small size class (and a
         # random-size malloc block), so the heap layout, and with it every address a
         # program can observe, differs between workers even where ASLR is off. The
@@ -155,9 +159,26 @@ class _Sandbox:
         # Small: abduction checks one program on many inputs in the same batch, and
         # every cached page is copied again on each fork.
         self.compiled = prepare.CompileCache(64, restricted=restricted)
+        self.restricted = restricted
+        #: What only check jobs use, built by :meth:`prepare_checks` on the first one,
+        #: so that the workers of self-play (which never get one) stay as small.
+        self.tests: prepare.CompileCache | None = None
+        self.test_builtins: dict | None = None
+        self.stdio_builtins: dict | None = None
+        self.sys_shim = None
         #: The key that seals prepared jobs (:mod:`.prepare`); None: sealing is off.
         self.key = key
         guard.install_audit_hook(self.state)
+
+    def prepare_checks(self) -> None:
+        """Build what check jobs need, once, in the worker (before any of their forks):
+        a small cache for benchmark tests (one per problem, can be large); module shims
+        of the test's own, so a program that reassigns ``math.fabs`` in its shim cannot
+        change what the test computes; the stdio builtins and ``sys`` shim."""
+        if self.tests is None:
+            self.tests = prepare.CompileCache(4, restricted=self.restricted)
+            self.test_builtins = guard.build_builtins(guard.build_shims(self.modules), self.state)
+            self.stdio_builtins, self.sys_shim = guard.build_stdio(self.builtins, self.state)
 
 
 def _encode(result: list) -> bytes:
@@ -206,12 +227,20 @@ def _literal_child(sandbox: _Sandbox, limits: dict) -> Callable[[list, int], Non
     return parse_all
 
 
-def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies") -> None:
-    """Run prepared ``(code, args)`` jobs, each in a fresh child; add each JSON result
-    line to ``replies`` (at least every :data:`_FLUSH_SECONDS`)."""
+def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies", check: bool = False) -> None:
+    """Run prepared ``(code, args)`` jobs (``check``: ``(program, test, entry point,
+    stdin)`` jobs), each in a fresh child; add each JSON result line to ``replies`` (at
+    least every :data:`_FLUSH_SECONDS`)."""
 
-    def run_one(job: tuple, result_fd: int) -> None:
-        child.send(result_fd, child.child_result(child.run_program(sandbox, job[0], job[1], limits)))
+    if check:
+
+        def run_one(job: tuple, result_fd: int) -> None:
+            child.send(result_fd, child.child_result(child.run_check(sandbox, job, limits)))
+
+    else:
+
+        def run_one(job: tuple, result_fd: int) -> None:
+            child.send(result_fd, child.child_result(child.run_program(sandbox, job[0], job[1], limits)))
 
     run = sandbox.fork_loop.run
     plan, timeout = limits["plan"], limits["timeout"]
@@ -313,6 +342,21 @@ def _unsealed(sandbox: _Sandbox, token: str) -> object:
     return job
 
 
+def _checked_check(sandbox: _Sandbox, item: list) -> object:
+    """The ``(program, test, entry point, stdin)`` code job of a ``check`` item,
+    :data:`_DEFER`, or the item's result list (the program or the test was rejected)."""
+    program, test, entry_point, stdin = item
+    code, program_full = sandbox.compiled.get(program, stdin is not None)
+    if isinstance(code, list):
+        return code
+    test_code, test_full = sandbox.tests.get(test)  # type: ignore[union-attr]
+    if isinstance(test_code, list):
+        return [test_code[0], None, f"the test: {test_code[2]}"]
+    if (program_full or test_full) and sandbox.light:
+        return _DEFER
+    return (code, test_code, entry_point, stdin)
+
+
 def _handle(sandbox: _Sandbox, request: dict) -> None:
     kind = request["kind"]
     items = request["items"]
@@ -327,6 +371,16 @@ def _handle(sandbox: _Sandbox, request: dict) -> None:
         for program, text in items:
             replies.add(_encode(_prepared(sandbox, program, text)))
         replies.flush()
+        return
+    if kind == "check":
+        sandbox.prepare_checks()
+        for item in items:
+            job = _checked_check(sandbox, item)
+            if isinstance(job, tuple):
+                _run_jobs(sandbox, [job], limits, replies, check=True)
+            else:
+                replies.add(_encode(_DEFER) if job is _DEFER else _result_line(job))
+            replies.flush()
         return
     if kind in ("run", "run_tokens"):
         # Check, compile and parse (or unseal) the whole batch before the first fork:
