@@ -111,6 +111,15 @@ def run_math_set(cls, rows: list[dict], right: dict[str, str], wrong: dict[str, 
     assert all(m["role"] != "system" for m in result.records[0].messages)
 
 
+def check_missing_answer(cls, row: dict, tmp_path: Path) -> None:
+    """A row without any of the set's answer keys is a clear error naming its line."""
+    from absolutezero_benchmarks.dataset import DatasetError
+
+    bad = {key: value for key, value in row.items() if key not in cls.answer_keys}
+    with pytest.raises(DatasetError, match=":1: no answer"):
+        cls(path=write_jsonl(tmp_path / "bad.jsonl", [bad]), checker=object()).load()
+
+
 def check_default_source(cls, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, row: dict) -> None:
     """The set's variable, then the data folder, name its default file; a missing one
     is a clear error naming both."""

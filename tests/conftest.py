@@ -127,3 +127,16 @@ def make_code_env():
     yield make
     for environment in made:
         environment.close()
+
+
+@pytest.fixture(scope="session")
+def math_checker():
+    """One math-verify helper process for every math benchmark test (skips without it)."""
+    from _bench_helpers import math_verify_or_skip
+
+    math_verify_or_skip()
+    from absolutezero_benchmarks.mathcheck import MathChecker
+
+    instance = MathChecker()
+    yield instance
+    instance.close()

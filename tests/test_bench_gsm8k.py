@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _bench_helpers import check_default_source, math_verify_or_skip, run_math_set, write_jsonl
+from _bench_helpers import check_default_source, check_missing_answer, run_math_set, write_jsonl
 from absolutezero_benchmarks.dataset import DatasetError
 from absolutezero_benchmarks.gsm8k import GSM8K
 
@@ -17,18 +17,8 @@ RIGHT = {'zz-one': '9', 'zz-two': '1,000'}
 WRONG = {'zz-one': '18', 'zz-two': '100'}
 
 
-@pytest.fixture(scope="module")
-def checker():
-    math_verify_or_skip()
-    from absolutezero_benchmarks.mathcheck import MathChecker
-
-    instance = MathChecker()
-    yield instance
-    instance.close()
-
-
-def test_right_answers_score_and_wrong_ones_do_not(tmp_path: Path, checker) -> None:
-    run_math_set(GSM8K, ROWS, RIGHT, WRONG, tmp_path, checker)
+def test_right_answers_score_and_wrong_ones_do_not(tmp_path: Path, math_checker) -> None:
+    run_math_set(GSM8K, ROWS, RIGHT, WRONG, tmp_path, math_checker)
 
 
 def test_default_location_and_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,9 +26,7 @@ def test_default_location_and_variable(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_rows_without_an_answer_are_a_clear_error(tmp_path: Path) -> None:
-    bad = {key: value for key, value in ROWS[0].items() if key not in GSM8K.answer_keys}
-    with pytest.raises(DatasetError, match=":1: no answer"):
-        GSM8K(path=write_jsonl(tmp_path / "bad.jsonl", [bad]), checker=object()).load()  # type: ignore[arg-type]
+    check_missing_answer(GSM8K, ROWS[0], tmp_path)
 
 
 def test_the_gold_answer_is_the_number_after_the_marker(tmp_path: Path) -> None:

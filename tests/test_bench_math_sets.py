@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from _bench_helpers import ScriptedAgent, math_verify_or_skip, write_jsonl
+from _bench_helpers import ScriptedAgent, write_jsonl
 from absolutezero_benchmarks.dataset import DatasetError
 from absolutezero_benchmarks.harness import run_benchmark
 from absolutezero_benchmarks.math_sets import MathBenchmark
@@ -16,16 +16,6 @@ from absolutezero_benchmarks.sources import Source
 class Toy(MathBenchmark):
     name = "toy-math"
     source = Source(what="toy math", env_var="ABSOLUTEZERO_TOY_MATH", relative="math/toy.jsonl")
-
-
-@pytest.fixture(scope="module")
-def checker():
-    math_verify_or_skip()
-    from absolutezero_benchmarks.mathcheck import MathChecker
-
-    instance = MathChecker()
-    yield instance
-    instance.close()
 
 
 def test_rows_ids_and_answer_keys(tmp_path: Path) -> None:
@@ -40,10 +30,10 @@ def test_rows_ids_and_answer_keys(tmp_path: Path) -> None:
             Toy(path=write_jsonl(tmp_path / "bad.jsonl", [bad]), checker=object()).load()  # type: ignore[arg-type]
 
 
-def test_unverifiable_gold_is_skipped_and_answers_are_read_from_either_place(checker, tmp_path: Path) -> None:
+def test_unverifiable_gold_is_skipped_and_answers_are_read_from_either_place(math_checker, tmp_path: Path) -> None:
     rows = [{"question": "Q one (a)", "answer": "12"}, {"question": "Q two (b)", "answer": "\\frac{3}{4}"},
             {"question": "Q three (c)", "answer": "\\begin{cases"}]
-    bench = Toy(path=write_jsonl(tmp_path / "t.jsonl", rows), checker=checker)
+    bench = Toy(path=write_jsonl(tmp_path / "t.jsonl", rows), checker=math_checker)
     agent = ScriptedAgent(greedy={"(a)": " so </think> <answer>The answer is \\boxed{12}.</answer>",
                                   "(b)": " thus the result is \\boxed{0.75} and more text"})
     result = run_benchmark(bench, agent, bench.load())

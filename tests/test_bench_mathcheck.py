@@ -10,32 +10,24 @@ from pathlib import Path
 
 import pytest
 
-from _bench_helpers import math_verify_or_skip
+
 from absolutezero_benchmarks import mathcheck
 from absolutezero_benchmarks.mathcheck import MathChecker, MathVerifyUnavailable
 
 
-@pytest.fixture(scope="module")
-def checker():
-    math_verify_or_skip()
-    instance = MathChecker()
-    yield instance
-    instance.close()
-
-
-def test_equivalent_answers_verify_and_others_do_not(checker) -> None:
+def test_equivalent_answers_verify_and_others_do_not(math_checker) -> None:
     pairs = [("72", "72.0"), ("\\frac{1}{2}", "0.5"), ("(3, \\frac{\\pi}{2})", "(3,\\frac{\\pi}{2})"),
              ("1000", "1,000"), ("5", "6"), ("\\frac{1}{2}", "")]
-    results = checker.check_many(pairs)
+    results = math_checker.check_many(pairs)
     assert [ok for ok, _ in results] == [True, True, True, True, False, False]
     assert results[4][1] == "not equivalent to the gold answer"
 
 
-def test_answers_that_try_code_run_nothing_and_echo_nothing(checker, tmp_path: Path) -> None:
+def test_answers_that_try_code_run_nothing_and_echo_nothing(math_checker, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     attempts = [f"__import__('os').system('touch {marker}')", "open('/etc/hostname').read()",
                 "().__class__.__bases__[0].__subclasses__()"]
-    results = checker.check_many([("3", attempt) for attempt in attempts])
+    results = math_checker.check_many([("3", attempt) for attempt in attempts])
     assert all(ok is False for ok, _ in results)
     assert not marker.exists()
     # reasons are fixed texts: nothing of the answer (or of a file) comes back
@@ -79,11 +71,11 @@ def test_the_helper_process_is_hardened_after_it_loads() -> None:
     assert report["environ"] == {} and report["cwd_empty"] is True
 
 
-def test_a_crashed_or_hung_helper_costs_one_answer_and_restarts(checker) -> None:
-    checker.check_many([("1", "1")])
-    checker._process.kill()  # the helper dies between two checks
-    checker._process.wait()
-    assert checker.check_many([("2", "2")]) == [(True, "")]
+def test_a_crashed_or_hung_helper_costs_one_answer_and_restarts(math_checker) -> None:
+    math_checker.check_many([("1", "1")])
+    math_checker._process.kill()  # the helper dies between two checks
+    math_checker._process.wait()
+    assert math_checker.check_many([("2", "2")]) == [(True, "")]
     impatient = MathChecker(item_timeout=0.0001)
     try:
         impatient._start()
