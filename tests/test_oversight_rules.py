@@ -3,7 +3,6 @@ right category, benign text that uses the same words is not, and it is fast."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -213,7 +212,8 @@ def test_the_docstring_table_matches_the_rules() -> None:
     assert rules_table() in default_rules.__doc__
 
 
-def test_a_step_of_responses_takes_milliseconds() -> None:
+def test_a_large_step_of_benign_responses_raises_no_flag() -> None:
+    """Long responses full of the innocent look-alikes (speed: benchmarks/oversight_false_positives.py)."""
     block = (
         "<think>First compute the power of two, then kill the process if it hangs and monitor the loop variable. "
         "We escape the string, copy the list and hide the leading zeros.</think>\n"
@@ -221,11 +221,8 @@ def test_a_step_of_responses_takes_milliseconds() -> None:
         "        if x % 2 == 0:\n            out.append(x ** i)\n    return sorted(out)\n```\n</answer>\n"
     )
     responses = [block * 5 + str(i) for i in range(100)]  # ~100 responses of ~2.5 kB, a large step
-    started = time.perf_counter()
     flagged = [RULES.flags(r) for r in responses]
-    elapsed = time.perf_counter() - started
     assert not any(flagged)
-    assert elapsed < 0.5, f"{elapsed * 1000:.0f} ms for 100 responses"
 
 
 def test_the_literal_prefilter_never_changes_the_results(monkeypatch) -> None:
