@@ -16,9 +16,17 @@ Usage::
 
     python benchmarks/executor_throughput.py [path/to/cruxeval.jsonl] [--repeat N]
         [--workers N] [--timeout S] [--fork-loop auto|native|python] [--restricted on|off|both]
+        [--backend local|ray|both] [--ray-address ADDRESS] [--chunk-size N]
 
 ``--restricted both`` runs two executors, without and with RestrictedPython's static
 layer, and interleaves their passes, so the two figures share the VM's drift.
+
+``--backend ray`` runs the Ray executor (one node-local pool per node of the cluster at
+``--ray-address``, else ``RAY_ADDRESS``, else a new local cluster) instead of the local
+one; ``--backend both`` runs the two side by side (interleaved passes) and also prints
+how many of the Ray executor's results are identical (status, output and reason) to the
+local executor's. On a single-machine cluster the CPU figures include the Ray actors but
+not Ray's own daemons (raylet, GCS).
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from absolutezero_code.executor import Executor
+from absolutezero_code.executor import Executor, RunResult
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "cruxeval" / "cruxeval.jsonl"
 
@@ -64,10 +73,18 @@ def _cpu_seconds(pids: list[int]) -> float:
     return sum(_cpu_split(pids))
 
 
-def _timed_pass(executor: Executor, jobs: list, expected: list) -> tuple:
+def _monitored_pids(executor: Any) -> list[int]:
+    """The sandbox workers, and for a Ray executor also its actors (their own CPU time is
+    the node-side cost of shipping jobs; their sandbox workers are not yet reaped, so
+    nothing is counted twice)."""
+    actors = [node["pid"] for node in getattr(executor, "nodes", [])]
+    return executor.worker_pids() + actors
+
+
+def _timed_pass(executor: Any, jobs: list, expected: list) -> tuple:
     """One timed validation pass: (rate, rate incl. canonicalisation, CPU ms per program,
     CPU split, results, canonical expected outputs)."""
-    pids = executor.worker_pids()
+    pids = _monitored_pids(executor)
     (workers0, children0), own0 = _cpu_split(pids), time.process_time()
     t0 = time.perf_counter()
     results = executor.run_many(jobs, determinism_runs=2)
@@ -112,6 +129,38 @@ def _report(label: str, passes: list[tuple], problems: list[dict]) -> None:
         print(f"  disagree {ident}: got {got[:200]!s} expected {want[:200]!s}")
 
 
+def _report_identity(local: str, remote: str, passes: dict[str, list[tuple]], problems: list[dict]) -> None:
+    """How many of ``remote``'s last-pass results equal ``local``'s exactly."""
+    ours: list[RunResult] = passes[local][-1][4]
+    theirs: list[RunResult] = passes[remote][-1][4]
+    differ = [(problem["id"], a, b) for problem, a, b in zip(problems, ours, theirs) if a != b]
+    print(f"[{remote} vs {local}] identical results: {len(problems) - len(differ)}/{len(problems)}")
+    for ident, a, b in differ:
+        print(f"  differ {ident}: local {a} ray {b}")
+
+
+def _start(backend: str, restricted: bool, args: argparse.Namespace) -> tuple[str, Any]:
+    """A started executor of ``backend`` and its label (printing how it started)."""
+    started = time.perf_counter()
+    label = "RestrictedPython " + ("on" if restricted else "off")
+    if args.backend != "local":  # local-only runs keep their historical labels
+        label = ("Ray" if backend == "ray" else "local") + ", " + label
+    options = {"workers": args.workers, "timeout": args.timeout, "fork_loop": args.fork_loop, "restricted_python": restricted}
+    if backend == "ray":
+        from absolutezero_code.executor import RayExecutor
+
+        executor: Any = RayExecutor(address=args.ray_address, chunk_size=args.chunk_size, **options)
+        shown = ", ".join(f"{node['hostname']}: {2 * node['workers']} workers ({node['fork_loop']})" for node in executor.nodes)
+        print(f"[{label}] started {len(executor.nodes)} node pool(s) [{shown}] in {time.perf_counter() - started:.2f} s")
+    else:
+        executor = Executor(**options)
+        print(
+            f"[{label}] started {2 * executor.workers} workers ({executor.fork_loop} fork loop) "
+            f"in {time.perf_counter() - started:.2f} s"
+        )
+    return label, executor
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_PATH)
@@ -126,24 +175,34 @@ def main(argv: list[str] | None = None) -> int:
         "--restricted", choices=("on", "off", "both"), default="on",
         help="RestrictedPython's static layer; 'both' interleaves passes with and without it",
     )
+    parser.add_argument(
+        "--backend", choices=("local", "ray", "both"), default="local",
+        help="the local executor, the Ray executor, or both side by side (with their agreement)",
+    )
+    parser.add_argument("--ray-address", default=None, help="Ray cluster to join (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="jobs per Ray actor call (default: automatic)")
     args = parser.parse_args(argv)
     problems = load(args.path)
     jobs = [(problem["code"], problem["input"]) for problem in problems]
     expected = [problem["output"] for problem in problems]
 
     variants = {"on": [True], "off": [False], "both": [False, True]}[args.restricted]
-    executors = {}
-    for restricted in variants:
-        started = time.perf_counter()
-        executor = Executor(
-            workers=args.workers, timeout=args.timeout, fork_loop=args.fork_loop, restricted_python=restricted
-        )
-        label = "RestrictedPython on" if restricted else "RestrictedPython off"
-        print(
-            f"[{label}] started {2 * executor.workers} workers ({executor.fork_loop} fork loop) "
-            f"in {time.perf_counter() - started:.2f} s"
-        )
-        executors[label] = executor
+    backends = {"local": ["local"], "ray": ["ray"], "both": ["local", "ray"]}[args.backend]
+    executors: dict[str, Any] = {}
+    pairs: list[tuple[str, str]] = []
+    try:
+        for restricted in variants:
+            labels: list[str] = []
+            for backend in backends:
+                label, executor = _start(backend, restricted, args)
+                executors[label] = executor
+                labels.append(label)
+            if len(labels) == 2:
+                pairs.append((labels[0], labels[1]))
+    except BaseException:
+        for executor in executors.values():
+            executor.close()
+        raise
     passes: dict[str, list[tuple]] = {label: [] for label in executors}
     try:
         for executor in executors.values():
@@ -156,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             executor.close()
     for label, runs in passes.items():
         _report(label, runs, problems)
+    for local, remote in pairs:
+        _report_identity(local, remote, passes, problems)
     print(f"machine load average during the run: {os.getloadavg()[0]:.1f}")
     return 0
 

@@ -20,6 +20,7 @@ program and draws from the deduction and abduction buffers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,9 +34,10 @@ from absolutezero_code.induction import Induction
 from absolutezero_code.parsing import FormatError, check_arguments, check_literal, check_program
 from absolutezero_code.tasks import ExecutorLike, Settings, check_payload, settle, triplet_payload
 
-__all__ = ["CodeEnvironment", "BUILTIN_EXECUTOR"]
+__all__ = ["CodeEnvironment", "BUILTIN_EXECUTOR", "RAY_EXECUTOR"]
 
 BUILTIN_EXECUTOR = "builtin"
+RAY_EXECUTOR = "ray"
 _NO_LIMIT = 10**9  # make_task inputs come from a benchmark, not a model: no length limits
 
 
@@ -43,6 +45,12 @@ def _builtin_factory() -> Callable[..., Any]:
     from absolutezero_code.executor import Executor
 
     return Executor
+
+
+def _ray_factory(address: str | None) -> Callable[..., Any]:
+    from absolutezero_code.executor.ray_pool import RayExecutor
+
+    return functools.partial(RayExecutor, address=address)
 
 
 def _plugin_factories() -> dict[str, Callable[..., Any]]:
@@ -98,7 +106,11 @@ class CodeEnvironment(Environment):
             plugin through the ``absolutezero_executors`` hook. The factory is called
             with ``workers``, ``timeout``, ``memory_mb`` and ``output_limit`` keywords,
             lazily on first use, so listing or constructing the environment starts no
-            processes.
+            processes. ``"ray"`` runs the same sandbox on a Ray cluster, one node-local
+            pool per node (:class:`absolutezero_code.executor.ray_pool.RayExecutor`;
+            needs the ``ray`` extra), with identical results.
+        ray_address: with ``executor="ray"``, the cluster to join (``ray.init(address=...)``);
+            ``None``: the one in ``RAY_ADDRESS`` if set, else a new local cluster.
     """
 
     name = "code"
@@ -122,6 +134,7 @@ class CodeEnvironment(Environment):
         prefill: str = "template",
         reject_reference_copies: bool = True,
         executor: str = BUILTIN_EXECUTOR,
+        ray_address: str | None = None,
     ) -> None:
         if not isinstance(executor, str) or not executor:
             raise TypeError(f"executor must be the name of an executor factory, got {executor!r}")
@@ -129,6 +142,12 @@ class CodeEnvironment(Environment):
         from absolutezero_code.executor.pool import check_options
 
         check_options(workers, timeout, memory_mb, output_limit)
+        if executor == RAY_EXECUTOR:
+            from absolutezero_code.executor.ray_pool import check_ray_options
+
+            check_ray_options(ray_address)  # Ray installed, address well-formed; nothing started
+        elif ray_address is not None:
+            raise ValueError(f"ray_address only applies with executor={RAY_EXECUTOR!r}, not executor={executor!r}")
         self.settings = Settings(
             max_program_chars=max_program_chars,
             max_input_chars=max_input_chars,
@@ -143,6 +162,7 @@ class CodeEnvironment(Environment):
             allowed_imports=_allowed_imports(),
         )
         self._executor_name = executor
+        self._ray_address = ray_address
         self._executor_options = {
             "workers": workers,
             "timeout": float(timeout),
@@ -163,11 +183,13 @@ class CodeEnvironment(Environment):
     def _factory(self) -> Callable[..., Any]:
         if self._executor_name == BUILTIN_EXECUTOR:
             return _builtin_factory()
+        if self._executor_name == RAY_EXECUTOR:
+            return _ray_factory(self._ray_address)
         factories = _plugin_factories()
         if self._executor_name not in factories:
             from absolutezero.config import did_you_mean
 
-            known = [BUILTIN_EXECUTOR, *sorted(factories)]
+            known = [BUILTIN_EXECUTOR, RAY_EXECUTOR, *sorted(factories)]
             raise ValueError(
                 f"unknown executor {self._executor_name!r}"
                 f"{did_you_mean(self._executor_name, known)} (available: {', '.join(known)}; "

@@ -14,6 +14,10 @@ Public API::
     # code benchmarks: a program, then its test, in one sandboxed process; ok iff nothing raises
     executor.check_many([("def add(a, b):\\n    return a + b", "assert candidate(1, 2) == 3", "add")])
 
+    # the same jobs and results on a Ray cluster, one node-local pool per node (the ray extra)
+    with RayExecutor(timeout=1.0) as executor:   # address=None: RAY_ADDRESS, else a local cluster
+        executor.run_many(jobs)
+
 Every run happens in a fresh process forked from a warm worker (never in the caller's
 process), after a static policy check (:mod:`.policy`), with restricted builtins, module
 shims, an audit hook and resource limits (:mod:`.guard`); see :mod:`.worker` and
@@ -26,9 +30,10 @@ import atexit
 import threading
 
 from .pool import Executor, SandboxError
+from .ray_pool import RayExecutor  # imports Ray only when one is created
 from .results import RunResult, Status
 
-__all__ = ["Executor", "RunResult", "SandboxError", "Status", "run"]
+__all__ = ["Executor", "RayExecutor", "RunResult", "SandboxError", "Status", "run"]
 
 _shared: Executor | None = None
 _shared_lock = threading.Lock()
