@@ -84,6 +84,10 @@ class TrainConfig:
     trainable_layers: int = 4
     # None = auto: on where bf16 is native (see generation.dtype), off elsewhere.
     autocast_bf16: Optional[bool] = None
+    # Sampler/trainer numerics gap: "ratio" (PPO ratio against the sampler's logprobs),
+    # "tis" (truncated importance sampling), "auto" = tis with vLLM, ratio with hf.
+    correction: str = "auto"
+    tis_cap: float = 2.0  # the truncation of "tis"'s importance weight
 
 
 @dataclass
@@ -196,20 +200,86 @@ def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None
             hint = did_you_mean(key, _all_keys(schema)) if key and "did you mean" not in message.lower() else ""
             raise ConfigError(f"bad saved config: {message}{hint}") from None
     known = _all_keys(config)
+    files, pairs = [], []
     for text in overrides:
         key, value = _parse_override(text)
-        top = key.split(".", 1)[0]
-        free_form = top in ("env_options", "agent_options", "plugin_options") and "." in key
-        if key not in known and not free_form:
-            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, known)}")
-        try:
-            OmegaConf.update(config, key, OmegaConf.create({"v": _yaml_value(value)})["v"], merge=True)
-        except OmegaConfBaseException as error:
-            expected = _schema_type(key)
-            hint = f": expected {_type_name(expected)}" if expected is not None else ""
-            raise ConfigError(f"bad value {value!r} for {key!r}{hint} ({_first_line(error)})") from None
+        (files if key == CONFIG_FILE_KEY else pairs).append((key, value))
+    # config=<file.yaml> first, wherever it appears (several: in the order given), so the
+    # command line's other key=value overrides always win over the file.
+    for _, path in files:
+        for key, value in _read_config_file(path):
+            _apply(config, key, value, known, source=f" in config file {path}")
+    for key, value in pairs:
+        _apply(config, key, _yaml_value(value), known, shown=value, candidates=[*known, CONFIG_FILE_KEY])
     validate(config)
     return config
+
+
+#: ``config=<file.yaml>`` on the command line: that file's values over the defaults.
+CONFIG_FILE_KEY = "config"
+_FREE_FORM = ("env_options", "agent_options", "plugin_options")
+
+
+def _apply(
+    config: DictConfig, key: str, value: Any, known: Sequence[str], *, source: str = "",
+    shown: Any = None, candidates: Optional[Sequence[str]] = None,
+) -> None:
+    """Set one dotted ``key`` (checked against the schema; ``source`` names a config file)."""
+    top = key.split(".", 1)[0]
+    free_form = top in _FREE_FORM and "." in key
+    if key not in known and not free_form:
+        raise ConfigError(f"unknown config key {key!r}{source}{did_you_mean(key, candidates or known)}")
+    try:
+        OmegaConf.update(config, key, OmegaConf.create({"v": value})["v"], merge=True)
+    except OmegaConfBaseException as error:
+        expected = _schema_type(key)
+        hint = f": expected {_type_name(expected)}" if expected is not None else ""
+        text = value if shown is None else shown
+        raise ConfigError(f"bad value {text!r} for {key!r}{source}{hint} ({_first_line(error)})") from None
+
+
+def _read_config_file(path: str) -> list[tuple[str, Any]]:
+    """The ``(dotted key, value)`` pairs of a YAML run-config file, nested sections flattened.
+
+    Raises ConfigError for a missing or unreadable file, invalid YAML, a top level that is
+    not a mapping, or a ``config`` key inside the file.
+    """
+    import yaml
+
+    if not path.strip():
+        raise ConfigError("config= needs the path of a YAML file, e.g. config=configs/qwen2.5-coder-7b.yaml")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        what = "is a folder, not a file" if file.is_dir() else "does not exist"
+        raise ConfigError(f"config file {str(file)!r} {what} (from config={path})")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {str(file)!r}: {error}") from None
+    except yaml.YAMLError as error:
+        detail = " ".join(str(error).split())
+        raise ConfigError(f"config file {str(file)!r} is not valid YAML: {detail}") from None
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {str(file)!r} must hold a mapping of config keys (e.g. 'steps: 10'), "
+            f"got {type(data).__name__}"
+        )
+    pairs: list[tuple[str, Any]] = []
+
+    def flatten(node: dict, prefix: str) -> None:
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            if key == CONFIG_FILE_KEY:
+                raise ConfigError(f"config file {str(file)!r} sets 'config'; a config file cannot include another")
+            if isinstance(value, dict) and value:
+                flatten(value, key + ".")
+            else:
+                pairs.append((key, value))
+
+    flatten(data, "")
+    return pairs
 
 
 def _first_line(error: Exception) -> str:
@@ -302,6 +372,12 @@ def validate(config: DictConfig) -> None:
         raise ConfigError(
             f"checkpoint_keep must be >= 1 (or null to keep every checkpoint), got {config.checkpoint_keep!r}"
         )
+    if config.train.correction not in ("auto", "ratio", "tis"):
+        raise ConfigError(
+            f"train.correction must be 'auto', 'ratio' or 'tis', got {config.train.correction!r}"
+        )
+    if not config.train.tis_cap >= 1:
+        raise ConfigError(f"train.tis_cap must be >= 1 (e.g. 2.0), got {config.train.tis_cap!r}")
     if config.checkpoint_every < 0 or config.eval.every < 0:
         raise ConfigError("checkpoint_every and eval.every must be >= 0 (0 = off)")
 

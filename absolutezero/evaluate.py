@@ -283,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     out = args.out or _default_out()
+    if not args.progress:
+        from absolutezero.progress import silence_library_bars
+
+        silence_library_bars()
     try:
         agent, label = build_agent(args)
     except (ConfigError, UnknownNameError) as error:

@@ -162,10 +162,15 @@ class MetricsWriter:
     except possibly the very last line, which :func:`read_metrics` tolerates.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: TextIO | None = open(self.path, "a", encoding="utf-8")
+    def __init__(self, path: str | Path | None) -> None:
+        """``path=None`` writes nothing and only returns the records (the ranks other
+        than 0 of a multi-process run, which compute the same records)."""
+        self.path = Path(path) if path is not None else None
+        self._handle: TextIO | None = None
+        self._closed = False
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")
 
     def write(self, step: int, metrics: Mapping[str, Any]) -> dict[str, float]:
         """Append ``{"step": step, **metrics}`` as one line.
@@ -177,16 +182,18 @@ class MetricsWriter:
             ValueError / TypeError: a value is not a finite number (the message names it).
             RuntimeError: the writer was closed.
         """
-        if self._handle is None:
+        if self._closed:
             raise RuntimeError(f"metrics writer for {self.path} is closed")
         record = {"step": int(step), **_clean({k: v for k, v in metrics.items() if k != "step"})}
-        self._handle.write(json.dumps(record) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+        if self._handle is not None:
+            self._handle.write(json.dumps(record) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
         return record
 
     def close(self) -> None:
         """Close the file. Safe to call twice."""
+        self._closed = True
         if self._handle is not None:
             self._handle.close()
             self._handle = None

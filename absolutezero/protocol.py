@@ -234,7 +234,11 @@ class Environment(abc.ABC):
 
     @abc.abstractmethod
     def validate(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Validation]:
-        """Turn each proposer response into a validated Task or a rejection with reason."""
+        """Turn each proposer response into a validated Task or a rejection with reason.
+
+        Element-wise: result i depends on prompt i and response i only (no shared random
+        draws), because a multi-process run validates the batch in shares, one per rank.
+        """
 
     @abc.abstractmethod
     def solver_prompt(self, task: Task) -> Prompt:
@@ -244,7 +248,8 @@ class Environment(abc.ABC):
     def verify(
         self, tasks: Sequence[Task], prompts: Sequence[Prompt], responses: Sequence[str]
     ) -> list[Verdict]:
-        """Score each solver response against its task (same lengths, element-wise)."""
+        """Score each solver response against its task (same lengths, element-wise:
+        verdict i depends on item i only, so the batch can be verified in shares)."""
 
     def serialize_task(self, task: Task) -> dict[str, Any]:
         """JSON form of a task (buffers, checkpoints, logs)."""

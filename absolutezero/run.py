@@ -7,6 +7,10 @@ with a progress bar, append one JSON line per step to ``<run>/metrics.jsonl``, w
 curves to ``<run>/plots/`` and atomic checkpoints every ``checkpoint_every`` steps and at
 the end (see :mod:`absolutezero.checkpoint` for the layout).
 
+``torchrun --nproc_per_node=N -m absolutezero.run ...`` runs the same code in N processes
+(:mod:`absolutezero.distributed`): all of them resolve the same config and hold the same
+state; rank 0 alone prints, loads plugins and trackers, and writes the run folder.
+
 Exit codes: 0 completed; 2 configuration mistake (unknown key, environment, agent or
 plugin, bad value, bad resume path), reported on stderr without a traceback; 3 stopped
 by a reviewing (oversight) plugin, after its step was checkpointed; 130
@@ -28,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from absolutezero.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from absolutezero.config import ConfigError, RunConfig, _all_keys, load_config, save_config, to_yaml
+from absolutezero.distributed import DistributedError, Group
 from absolutezero.metrics import MetricsWriter, truncate_metrics
 from absolutezero.plots import write_plots
 from absolutezero.protocol import Agent, Environment
@@ -65,6 +70,8 @@ AGENT_KEYS: dict[str, str] = {
     "train.micro_batch": "micro_batch",
     "train.trainable_layers": "trainable_layers",
     "train.autocast_bf16": "autocast_bf16",
+    "train.correction": "correction",
+    "train.tis_cap": "tis_cap",
 }
 
 
@@ -83,6 +90,8 @@ def usage() -> str:
         "  python -m absolutezero.run resume=runs/try1 steps=40",
         "  python -m absolutezero.run env_options.some_option=3 agent_options.other=x",
         "  python -m absolutezero.run trackers=[tensorboard,wandb] plugin_options.wandb.project=azr",
+        "  python -m absolutezero.run config=configs/qwen2.5-coder-7b.yaml steps=10   (file first, then key=value)",
+        "  torchrun --nproc_per_node=2 -m absolutezero.run env=code   (N processes, torch.distributed)",
         "",
         "outputs: <out>/<name>/config.yaml, metrics.jsonl, plots/*.png,",
         "         checkpoints/step_N/ and a 'latest' pointer",
@@ -141,14 +150,19 @@ def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
     return config, run_dir, checkpoint
 
 
-def _build(config: DictConfig) -> tuple[Any, Environment, Agent]:
+def _build(config: DictConfig, group: Group) -> tuple[Any, Environment, Agent]:
     from absolutezero.plugins import get_plugin_manager
     from absolutezero.registry import make_agent, make_environment, make_tracker
 
-    pm = get_plugin_manager([str(path) for path in config.plugins])
+    if group.is_main:
+        pm = get_plugin_manager([str(path) for path in config.plugins])
+    else:  # plugin decisions are rank 0's (Group.from_main); other ranks only compute
+        from absolutezero.selfplay import _empty_plugin_manager
+
+        pm = _empty_plugin_manager()
     tracker_options = OmegaConf.to_container(config.plugin_options, resolve=True)
     assert isinstance(tracker_options, dict)
-    for name in dict.fromkeys(str(name) for name in config.trackers):  # experiment trackers by name
+    for name in dict.fromkeys(str(name) for name in config.trackers if group.is_main):  # trackers by name
         pm.register(make_tracker(name, tracker_options.get(name) or {}), name=f"tracker:{name}")
     env_options = OmegaConf.to_container(config.env_options, resolve=True)
     env = make_environment(config.env, env_options)  # type: ignore[arg-type]
@@ -163,30 +177,41 @@ def _build(config: DictConfig) -> tuple[Any, Environment, Agent]:
 class _Run:
     """One run's outputs and bookkeeping around :class:`SelfPlayTrainer`."""
 
-    def __init__(self, config: DictConfig, run_dir: Path, pm: Any, env: Environment, agent: Agent, checkpoint: Any) -> None:
+    def __init__(
+        self, config: DictConfig, run_dir: Path, pm: Any, env: Environment, agent: Agent, checkpoint: Any,
+        group: Group,
+    ) -> None:
         from absolutezero.selfplay import SelfPlayTrainer
 
         self.config, self.run_dir, self.pm, self.env, self.agent = config, run_dir, pm, env, agent
+        self.group = group
         self.trainer = SelfPlayTrainer.from_config(env, agent, config, pm)
+        self.trainer.progress = self.trainer.progress and group.is_main
         self.metrics_path = run_dir / "metrics.jsonl"
         self.saved_step = -1
         if checkpoint is not None:
             agent.load(str(checkpoint.agent_dir))
             buffers = checkpoint.load_buffers(int(config.selfplay.buffer_capacity))
             self.trainer.load_state_dict(checkpoint.trainer_state, buffers)
-            truncate_metrics(self.metrics_path, self.trainer.step_count)
+            if group.is_main:
+                truncate_metrics(self.metrics_path, self.trainer.step_count)
             self.saved_step = self.trainer.step_count
 
     def checkpoint(self) -> Path:
+        """Rank 0 writes the checkpoint (every rank holds the same state); the others
+        wait for it, so that none runs ahead of a checkpoint that may still fail."""
         step = self.trainer.step_count
-        path = save_checkpoint(
-            self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
-            trainer_state=self.trainer.state_dict(), config=self.config,
-            keep_last=self.config.checkpoint_keep,
-        )
+        path = self.run_dir / "checkpoints" / f"step_{step}"
+        if self.group.is_main:
+            path = save_checkpoint(
+                self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
+                trainer_state=self.trainer.state_dict(), config=self.config,
+                keep_last=self.config.checkpoint_keep,
+            )
+            write_plots(self.metrics_path, self.run_dir / "plots")
+            self.pm.hook.absolutezero_checkpoint(path=str(path), step=step)
+        self.group.barrier()
         self.saved_step = step
-        write_plots(self.metrics_path, self.run_dir / "plots")
-        self.pm.hook.absolutezero_checkpoint(path=str(path), step=step)
         return path
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -199,7 +224,9 @@ class _Run:
 
         scores = evaluate(
             list(self.config.eval.benchmarks), self.agent, path=self.config.eval.path,
-            limit=self.config.eval.limit, out_dir=str(self.run_dir / "eval" / f"step_{step}"),
+            limit=self.config.eval.limit,
+            # every rank generates its share (a collective); rank 0 writes the records
+            out_dir=str(self.run_dir / "eval" / f"step_{step}") if self.group.is_main else None,
             model=f"{self.config.model} step {step}",
         )
         return {f"eval/{name}": float(value) for name, value in scores.items()}
@@ -225,8 +252,9 @@ class _Run:
             print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
             result = self.trainer.seed()
             metrics, stop = result.metrics, result.stop
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
+        if self.group.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
         return metrics, stop
 
     def _probe_set(self) -> Any:
@@ -247,7 +275,8 @@ class _Run:
             int(cfg.probe.per_type), seed=int(cfg.seed) + PROBE_SEED_OFFSET, max_rounds=int(cfg.probe.max_rounds)
         )
         probe = ProbeSet(tasks)
-        probe.save(path, self.env)
+        if self.group.is_main:
+            probe.save(path, self.env)
         return probe
 
     def train(self) -> None:
@@ -261,9 +290,10 @@ class _Run:
         probe = None if seeding_stop else self._probe_set()
         if first is not None and probe is not None:
             first.update(probe.score(self.trainer.solve_greedily))
-        with MetricsWriter(self.metrics_path) as writer, tqdm(
+        main = self.group.is_main
+        with MetricsWriter(self.metrics_path if main else None) as writer, tqdm(
             total=int(cfg.steps), initial=min(self.trainer.step_count, int(cfg.steps)),
-            desc="self-play", unit="step", disable=not cfg.progress, dynamic_ncols=True,
+            desc="self-play", unit="step", disable=not (cfg.progress and main), dynamic_ncols=True,
         ) as bar:
             if first is not None:
                 record = writer.write(0, first)
@@ -290,7 +320,7 @@ class _Run:
                     self.checkpoint()
         if self.saved_step != self.trainer.step_count:
             self.checkpoint()
-        else:
+        elif main:
             write_plots(self.metrics_path, self.run_dir / "plots")
 
 
@@ -335,13 +365,33 @@ def _terminate_as_interrupt() -> Any:
 
 
 def _main(args: list[str]) -> int:
+    try:
+        group = Group.from_environment()
+    except DistributedError as error:
+        print(f"absolutezero.run: error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return _run(args, group)
+    finally:
+        group.close()
+
+
+def _run(args: list[str], group: Group) -> int:
     from absolutezero.plugins import PluginLoadError
     from absolutezero.registry import EntryPointLoadError, UnknownNameError
 
+    main = group.is_main
     try:
         config, run_dir, checkpoint = _resolve(args)
-        print(to_yaml(config), end="", flush=True)
-        pm, env, agent = _build(config)
+        if group.size > 1:  # one run folder: rank 0's (a new run's name has a timestamp)
+            config.name, run_dir = group.broadcast((config.name, run_dir))
+        if main:
+            print(to_yaml(config), end="", flush=True)
+        if not (config.progress and main):
+            from absolutezero.progress import silence_library_bars
+
+            silence_library_bars()
+        pm, env, agent = _build(config, group)
     except (ConfigError, CheckpointError, UnknownNameError, PluginLoadError, EntryPointLoadError) as error:
         print(f"absolutezero.run: error: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -351,13 +401,16 @@ def _main(args: list[str]) -> int:
     status = "failed"
     run = None
     try:
-        run = _Run(config, run_dir, pm, env, agent, checkpoint)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / "config.yaml")
+        run = _Run(config, run_dir, pm, env, agent, checkpoint, group)
+        group.barrier()  # every rank has checked the run folder before rank 0 writes to it
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, run_dir / "config.yaml")
         pm.hook.absolutezero_run_start(config=config, run_dir=str(run_dir))
         run.train()
         status = "completed"
-        print(f"absolutezero.run: done, {run.trainer.step_count} steps; outputs in {run_dir}", file=sys.stderr)
+        if main:
+            print(f"absolutezero.run: done, {run.trainer.step_count} steps; outputs in {run_dir}", file=sys.stderr)
         return 0
     except ConfigError as error:  # e.g. task types that do not fit the env or the checkpoint
         print(f"absolutezero.run: error: {error}", file=sys.stderr)

@@ -60,6 +60,7 @@ from absolutezero import hookspecs, plugins
 from absolutezero.buffers import BufferSet
 from absolutezero.checkpoint import defer_keyboard_interrupt
 from absolutezero.config import ConfigError, SelfPlayConfig, did_you_mean
+from absolutezero.distributed import Group
 from absolutezero.metrics import (
     group_prefix,
     mean_or_none,
@@ -188,6 +189,9 @@ class SelfPlayTrainer:
         self.seeded = False
         self.progress = progress
         self.held_out: set[str] = set()  # Task.key() of probe tasks: never added to a buffer
+        # The run's processes (one, or N under torchrun): validation and verification are
+        # split over them, plugin decisions taken on rank 0 (see absolutezero.distributed).
+        self.group = Group.current()
 
     @classmethod
     def from_config(
@@ -448,7 +452,10 @@ class SelfPlayTrainer:
         samples = self._generate([prompt for _, prompt in prompts], stats)
         proposals = [_Proposal(t, prompt, sample) for (t, prompt), sample in zip(prompts, samples)]
         started = time.perf_counter()
-        validations = self.env.validate([p.prompt for p in proposals], [p.response for p in proposals])
+        validations = self.group.map(
+            lambda chosen: self.env.validate([p.prompt for p in chosen], [p.response for p in chosen]),
+            proposals,
+        )
         stats.add_time("validation", started)
         if len(validations) != len(proposals):
             raise RuntimeError(
@@ -462,9 +469,13 @@ class SelfPlayTrainer:
                         f"{self.env.name!r}.validate turned a {proposal.task_type!r} proposal into a "
                         f"{validation.task.task_type!r} task; environments must keep the task type"
                     )
-                reason = plugins.filter_proposal(self.pm, validation.task, proposal.response)
-                if reason is not None:
-                    validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
+        reasons = self.group.from_main(lambda: [
+            plugins.filter_proposal(self.pm, v.task, p.response) if v.valid else None
+            for p, v in zip(proposals, validations)
+        ])
+        for proposal, validation, reason in zip(proposals, validations, reasons):
+            if reason is not None:
+                validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
             proposal.validation = validation
         if not add:
             return proposals
@@ -495,7 +506,7 @@ class SelfPlayTrainer:
     def _review(self, step: int, stats: _StepStats, owners: Sequence[Any], items: list[ReviewItem]) -> None:
         """Reviewing plugins read ``items``; each owner (proposal or answer) gets its
         review, and the counts and any stop reason go into ``stats``."""
-        reviews = collect_reviews(self.pm, items)
+        reviews = self.group.from_main(lambda: collect_reviews(self.pm, items))
         for owner, review in zip(owners, reviews):
             owner.review = review
         merge_counts(stats.oversight, flag_metrics(reviews, items))
@@ -536,8 +547,10 @@ class SelfPlayTrainer:
 
     def _verify(self, answers: list[_Answer], stats: _StepStats) -> None:
         pending: list[_Answer] = []
-        for answer in answers:
-            reason = plugins.filter_answer(self.pm, answer.task, answer.response)
+        reasons = self.group.from_main(
+            lambda: [plugins.filter_answer(self.pm, a.task, a.response) for a in answers]
+        )
+        for answer, reason in zip(answers, reasons):
             if reason is None:
                 pending.append(answer)
             else:
@@ -545,8 +558,11 @@ class SelfPlayTrainer:
         if not pending:
             return
         started = time.perf_counter()
-        verdicts = self.env.verify(
-            [a.task for a in pending], [a.prompt for a in pending], [a.response for a in pending]
+        verdicts = self.group.map(
+            lambda chosen: self.env.verify(
+                [a.task for a in chosen], [a.prompt for a in chosen], [a.response for a in chosen]
+            ),
+            pending,
         )
         stats.add_time("verification", started)
         if len(verdicts) != len(pending):
@@ -562,18 +578,20 @@ class SelfPlayTrainer:
         rewards: list[float] = []
         groups: list[tuple[str, str]] = []
         samples: list[Sample] = []
-        for p in proposals:
-            base = propose_reward(p.validation, p.verdicts, self.rewards)
-            p.reward = base + plugins.reward_bonus(self.pm, PROPOSE, p.validation.task, p.response, base)
-            p.reward += p.review.penalty
+        bases = [propose_reward(p.validation, p.verdicts, self.rewards) for p in proposals]
+        solve_bases = [solve_reward(a.verdict, self.rewards) for a in answers]
+        propose_bonus, solve_bonus = self.group.from_main(lambda: (
+            [plugins.reward_bonus(self.pm, PROPOSE, p.validation.task, p.response, b) for p, b in zip(proposals, bases)],
+            [plugins.reward_bonus(self.pm, SOLVE, a.task, a.response, b) for a, b in zip(answers, solve_bases)],
+        ))
+        for p, base, bonus in zip(proposals, bases, propose_bonus):
+            p.reward = base + bonus + p.review.penalty
             if not p.review.drop:
                 rewards.append(p.reward)
                 groups.append((PROPOSE, p.task_type))
                 samples.append(p.sample)
-        for a in answers:
-            base = solve_reward(a.verdict, self.rewards)
-            a.reward = base + plugins.reward_bonus(self.pm, SOLVE, a.task, a.response, base)
-            a.reward += a.review.penalty
+        for a, base, bonus in zip(answers, solve_bases, solve_bonus):
+            a.reward = base + bonus + a.review.penalty
             if not a.review.drop:
                 rewards.append(a.reward)
                 groups.append((SOLVE, a.task.task_type))

@@ -158,7 +158,7 @@ def test_stop_token_is_kept_and_ends_the_completion(make_tiny_agent):
         top_p=1.0,
     )
     prompt_ids = reference.prompt_ids
-    [sample] = backend.generate([prompt_ids], greedy=True, generator=torch.Generator())
+    [sample] = backend.generate([prompt_ids], greedy=True, seeds=[0])
     first = reference.completion_ids.index(stop_id)
     assert sample.completion_ids == reference.completion_ids[: first + 1]
     assert sample.finish_reason == "stop"
@@ -190,3 +190,17 @@ def test_tiny_top_p_sampling_equals_greedy(make_tiny_agent):
 def test_bad_sampling_settings_are_rejected(make_tiny_agent, option, message):
     with pytest.raises(ValueError, match=message):
         make_tiny_agent(**option)
+
+
+def test_a_completion_depends_on_its_seed_not_on_its_batch(make_tiny_agent):
+    """Each row samples from its own seeded generator, so splitting a batch across
+    torchrun ranks (or batching it differently) draws the same completions."""
+    agent = make_tiny_agent(max_new_tokens=6)
+    ids_ = [agent.encode_prompt(p) for p in PROMPTS]
+    together = agent.backend.generate(ids_, greedy=False, seeds=[11, 12, 13][: len(ids_)])
+    alone = agent.backend.generate(ids_[-1:], greedy=False, seeds=[[11, 12, 13][len(ids_) - 1]])
+    assert together[-1].completion_ids == alone[0].completion_ids
+    other = agent.backend.generate(ids_[-1:], greedy=False, seeds=[99])
+    assert other[0].completion_ids != alone[0].completion_ids
+    with pytest.raises(ValueError, match="seeds for"):
+        agent.backend.generate(ids_, greedy=False, seeds=[1])

@@ -9,18 +9,27 @@ resumed run draws the same samples.
 Prompts are encoded once as ``chat_template(messages, add_generation_prompt=True)`` ids
 followed by the prefill's ids; those exact ids travel in ``Sample.prompt_ids`` and the
 learner trains on them and on the sampled ids, never on re-tokenised text.
+
+Under ``torchrun`` (see :mod:`absolutezero.distributed`) every rank calls ``generate`` and
+``update`` with the same global batch. ``generate`` draws one seed per completion from
+the generator (so the generator advances identically on every rank), generates this
+rank's share and gathers the others'; ``update`` back-propagates this rank's share and
+sums the gradients over the ranks. Every rank therefore holds the same weights, optimiser
+state and generator state, and a checkpoint written by rank 0 is the whole state.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from absolutezero.distributed import Group
 from absolutezero.protocol import Agent, Prompt, Sample
 from absolutezero_policy.hf_backend import HFBackend
 from absolutezero_policy.learner import Learner
@@ -39,6 +48,15 @@ GENERATOR_FILE = "generator.pt"
 AGENT_FILE = "agent.json"
 
 
+def _rank_device(device: str, group: Group) -> str:
+    """``cuda`` means this rank's GPU (``LOCAL_RANK``) when several ranks share a node."""
+    if group.size > 1 and device == "cuda":
+        import os
+
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
+
+
 class PolicyAgent(Agent):
     """A Hugging Face causal LM as the self-play policy.
 
@@ -52,6 +70,9 @@ class PolicyAgent(Agent):
         batch_size: prompts generated together.
         learning_rate, weight_decay, grad_clip, clip_ratio, micro_batch, autocast_bf16:
             see ``Learner`` (``clip_ratio=None`` is plain REINFORCE; ``grad_clip=0`` off).
+        correction, tis_cap: how the learner handles the gap between the engine that
+            sampled and the trainer (``"ratio"``, ``"tis"``; see ``Learner``);
+            ``"auto"`` is ``"tis"`` with vLLM and ``"ratio"`` with the hf backend.
         trainable_layers: train only the top this-many transformer blocks (plus final
             norm and output head; exact gradients for those, a far cheaper backward pass
             on CPUs); 0 trains every parameter. See ``absolutezero_policy.trainable``.
@@ -67,6 +88,10 @@ class PolicyAgent(Agent):
             text), besides EOS / ``<|im_end|>``.
         chat_template: Jinja chat template overriding the tokenizer's (needed for base
             models that ship none).
+        vllm_options: keyword arguments for ``vllm.LLM`` with ``backend="vllm"``
+            (``agent_options.vllm_options.gpu_memory_utilization=0.5``,
+            ``...kv_cache_memory_bytes=4000000000``, ``...enforce_eager=true``); see
+            ``absolutezero_policy.vllm_backend`` for the CPU defaults.
     """
 
     def __init__(
@@ -85,17 +110,24 @@ class PolicyAgent(Agent):
         clip_ratio: float | None = 0.2,
         micro_batch: int = 4,
         autocast_bf16: bool | None = None,
+        correction: str = "auto",
+        tis_cap: float = 2.0,
         trainable_layers: int = 4,
         device: str = "cpu",
         dtype: str = "auto",
         cache_dir: str | None = None,
         stop_strings: Sequence[str] = ("</answer>",),
         chat_template: str | None = None,
+        vllm_options: dict[str, Any] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
         if isinstance(stop_strings, str) or not all(isinstance(s, str) for s in stop_strings):
             raise ValueError(f"stop_strings must be a list of strings, got {stop_strings!r}")
+        if vllm_options and backend != "vllm":
+            raise ValueError("vllm_options only apply to backend=vllm")
+        self.group = Group.current()
+        device = _rank_device(device, self.group)
         generation_dtype = parse_dtype(generation_dtype_name(dtype, device))
         autocast_bf16 = autocast_default(autocast_bf16, device)
         self.backend_name = backend
@@ -112,6 +144,9 @@ class PolicyAgent(Agent):
                 "pass agent_options.chat_template=<Jinja template>"
             )
         self.trainable_parameters, self.total_parameters = select_trainable(self.model, trainable_layers)
+        # Start every rank from rank 0's weights (a model built in memory, not read from
+        # one file, could differ); a no-op for one process.
+        self.group.broadcast_tensors([p.data for p in self.model.parameters()])
         self.learner = Learner(
             self.model,
             pad_token_id=self.tokenizer.pad_token_id,
@@ -121,6 +156,9 @@ class PolicyAgent(Agent):
             clip_ratio=clip_ratio,
             micro_batch=micro_batch,
             autocast_bf16=autocast_bf16,
+            correction=("tis" if backend == "vllm" else "ratio") if correction == "auto" else correction,
+            tis_cap=tis_cap,
+            group=self.group,
         )
         stops = stop_token_ids(self.tokenizer, self.model)
         if backend == "vllm":
@@ -137,6 +175,7 @@ class PolicyAgent(Agent):
                 dtype=str(generation_dtype).removeprefix("torch."),
                 seed=int(seed),
                 batch_size=batch_size,
+                engine_options=vllm_options,
             )
         else:
             if generation_dtype == torch.float32:
@@ -200,12 +239,25 @@ class PolicyAgent(Agent):
             return []
         encoded = [self.encode_prompt(p) for p in prompts]
         flat = [ids for ids in encoded for _ in range(num_samples)]
+        # One seed per completion, drawn for the whole batch on every rank: the
+        # generator advances the same everywhere, and a completion depends on its own
+        # seed, not on how the batch is split.
+        seeds = torch.randint(0, 2**62, (len(flat),), generator=self.generator).tolist()
+        templates = None
         if any(p.segments for p in prompts):
             steps = [self.encode_template(p) for p in prompts]
             templates = [s for s in steps for _ in range(num_samples)]
-            samples = self.backend.generate(flat, greedy=greedy, generator=self.generator, templates=templates)
-        else:
-            samples = self.backend.generate(flat, greedy=greedy, generator=self.generator)
+
+        def generate_rows(rows: list[int]) -> list[Sample]:
+            ids = [flat[i] for i in rows]
+            row_seeds = [seeds[i] for i in rows]
+            if templates is None:
+                return self.backend.generate(ids, greedy=greedy, seeds=row_seeds)
+            return self.backend.generate(
+                ids, greedy=greedy, seeds=row_seeds, templates=[templates[i] for i in rows]
+            )
+
+        samples = self.group.map(generate_rows, list(range(len(flat))))
         return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
 
     def update(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
@@ -217,7 +269,9 @@ class PolicyAgent(Agent):
         """
         metrics = self.learner.step(samples, advantages)
         if metrics["trained_samples"] > 0:
+            started = time.perf_counter()
             self.backend.sync_weights(self.model)
+            metrics["weight_sync_seconds"] = time.perf_counter() - started
         return metrics
 
     def save(self, directory: str) -> None:

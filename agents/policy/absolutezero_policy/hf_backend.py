@@ -11,6 +11,11 @@ Log-probabilities: ``Sample.logprobs`` hold log-softmax of the raw logits (tempe
 1, before top-p) of the generation model at each sampled token, i.e. the log-probability
 under the policy that the learner trains, so the learner's importance ratio compares like
 with like. Temperature and top-p only shape which token is drawn.
+
+Randomness: every row is drawn from its own ``torch.Generator``, seeded with the row's
+seed (the agent draws one seed per row from its own generator). A row's completion then
+depends on its seed and prompt only, not on which other rows share its batch or which
+rank generates it, so one process and N ``torchrun`` ranks sample the same batch.
 """
 
 from __future__ import annotations
@@ -121,10 +126,12 @@ class HFBackend:
         prompt_ids: Sequence[Sequence[int]],
         *,
         greedy: bool,
-        generator: torch.Generator,
+        seeds: Sequence[int],
         templates: Sequence[Sequence[TemplateStep]] | None = None,
     ) -> list[Sample]:
         """One completion per prompt (in order), in chunks of ``batch_size``.
+
+        ``seeds[i]`` seeds prompt i's sampling (unused when ``greedy``).
 
         ``templates[i]`` is prompt i's answer template as ``(stop, forced ids, max tokens)`` steps
         (empty: free generation); see :mod:`absolutezero_policy.templating`. Identical
@@ -139,25 +146,31 @@ class HFBackend:
         """
         if templates is not None and len(templates) != len(prompt_ids):
             raise ValueError(f"{len(templates)} templates for {len(prompt_ids)} prompts")
+        if len(seeds) != len(prompt_ids):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompt_ids)} prompts")
         samples: list[Sample] = []
         for start in range(0, len(prompt_ids), self.batch_size):
             chunk = [list(map(int, p)) for p in prompt_ids[start : start + self.batch_size]]
             steps = [[] for _ in chunk] if templates is None else templates[start : start + self.batch_size]
-            samples.extend(self._generate_batch(chunk, list(steps), greedy, generator))
+            generators = [] if greedy else [
+                torch.Generator().manual_seed(int(seed)) for seed in seeds[start : start + self.batch_size]
+            ]
+            samples.extend(self._generate_batch(chunk, list(steps), greedy, generators))
         return samples
 
     def _choose(
-        self, logits: torch.Tensor, greedy: bool, generator: torch.Generator
+        self, logits: torch.Tensor, greedy: bool, generators: Sequence[torch.Generator]
     ) -> torch.Tensor:
+        """The next token of each active row; ``generators[k]`` is row k's."""
         if greedy:
             return logits.argmax(dim=-1)
         scaled = top_p_filter(logits / self.temperature, self.top_p)
-        # Inverse-CDF sampling: one uniform draw per row from the agent's generator
+        # Inverse-CDF sampling: one uniform draw per row from that row's generator
         # (several times faster than torch.multinomial over a 49k vocabulary on CPU).
         # With right=True the first index whose CDF exceeds u always has p > 0, so
         # tokens removed by top-p can never be drawn.
         cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
-        uniform = torch.rand((cdf.shape[0], 1), generator=generator, device=generator.device)
+        uniform = torch.cat([torch.rand(1, generator=g) for g in generators])[:, None]
         uniform = uniform.to(cdf.device) * cdf[:, -1:]
         picked = torch.searchsorted(cdf, uniform, right=True).squeeze(-1)
         return picked.clamp_(max=cdf.shape[-1] - 1)
@@ -225,7 +238,7 @@ class HFBackend:
         prompts: list[list[int]],
         templates: list[Sequence[TemplateStep]],
         greedy: bool,
-        generator: torch.Generator,
+        generators: list[torch.Generator],
     ) -> list[Sample]:
         if any(len(p) == 0 for p in prompts):
             raise ValueError("cannot generate from an empty prompt (no token ids)")
@@ -238,7 +251,7 @@ class HFBackend:
         active = list(range(len(prompts)))
         for step in range(self.max_new_tokens):
             logits = output.logits[:, -1, :].float()
-            sampled = self._choose(logits, greedy, generator)
+            sampled = self._choose(logits, greedy, [generators[row] for row in active] if generators else [])
             chosen = torch.log_softmax(logits, dim=-1).gather(-1, sampled[:, None]).squeeze(-1)
             keep: list[int] = []
             fed: list[int] = []

@@ -24,6 +24,30 @@ between the generation copy (bfloat16) and the fp32 master weights; the clip gua
 against that gap and against slightly stale samples. ``clip_fraction`` and ``approx_kl``
 report it.
 
+Behaviour/target mismatch (``correction``). The logprobs recorded at sampling come from
+the generation engine, whose numerics differ from the trainer's (bfloat16 copy; with
+vLLM another engine's kernels, fp32 vs bf16). Two ways to handle it:
+
+* ``"ratio"`` (default with the hf backend): logp_old is the sampler's logprob, as
+  above; the PPO clip absorbs the small gap (``ratio_mean`` shows it).
+* ``"tis"`` (default with vLLM): truncated importance sampling. logp_old is recomputed
+  with the trainer's own numerics; with one optimiser step per batch that is
+  ``logp_new`` detached, so r = 1 in value (no extra forward pass). Each token is
+  weighted by ``w = min(exp(logp_trainer - logp_sampler), tis_cap)``, the truncated
+  importance weight of the trainer's policy against the engine's::
+
+      obj = w * min(r * A, clip(r, 1-e, 1+e) * A)
+
+  ``tis_weight_mean``, ``tis_truncated`` (fraction of tokens at the cap) and
+  ``behaviour_gap`` (mean logp_trainer - logp_sampler) report it.
+
+Several processes (``group.size > 1``, see :mod:`absolutezero.distributed`): every rank
+gets the global batch, back-propagates its share (strided over the batch sorted by
+length, so the shares cost about the same), divides by the *global* token count, and
+the gradients are summed with ``all_reduce``; the result is the gradient one process
+computes on the whole batch, up to floating-point summation order. Every rank then
+clips and steps identically.
+
 Precision: master weights, gradients and AdamW state are float32; the forward pass runs
 under ``torch.autocast(bfloat16)`` when ``autocast_bf16`` (measured on 2 CPU cores: 14.7 s
 vs 21.8 s per 8 x 384 tokens for SmolLM2-135M).
@@ -40,7 +64,10 @@ from typing import Any
 
 import torch
 
+from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
+
+CORRECTIONS = ("ratio", "tis")
 
 
 class Learner:
@@ -57,6 +84,9 @@ class Learner:
         clip_ratio: float | None,
         micro_batch: int,
         autocast_bf16: bool,
+        correction: str = "ratio",
+        tis_cap: float = 2.0,
+        group: Group | None = None,
     ) -> None:
         if learning_rate < 0 or weight_decay < 0:
             raise ValueError(
@@ -70,6 +100,13 @@ class Learner:
             )
         if micro_batch < 1:
             raise ValueError(f"micro_batch must be >= 1, got {micro_batch}")
+        if correction not in CORRECTIONS:
+            raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
+        if not (isinstance(tis_cap, (int, float)) and tis_cap >= 1):
+            raise ValueError(f"tis_cap must be a number >= 1 (e.g. 2.0), got {tis_cap!r}")
+        self.correction = correction
+        self.tis_cap = float(tis_cap)
+        self.group = group if group is not None else Group()
         self.model = model
         self.pad_token_id = int(pad_token_id)
         self.grad_clip = grad_clip or None
@@ -148,6 +185,8 @@ class Learner:
         active = [(s, a) for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask())]
         # Similar lengths together: less padding per micro-batch (the sum is unchanged).
         active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
+        trained = len(active)
+        active = self.group.share(active)  # this rank's share; all of it for one process
         self.optimizer.zero_grad(set_to_none=True)
         stats = {
             "loss": 0.0,
@@ -155,12 +194,14 @@ class Learner:
             "approx_kl": 0.0,
             "ratio_mean": 1.0,
             "tokens": float(total_tokens),
-            "trained_samples": float(len(active)),
+            "trained_samples": float(trained),
         }
-        if not active:
+        if self.correction == "tis":
+            stats.update(tis_weight_mean=1.0, tis_truncated=0.0, behaviour_gap=0.0)
+        if not trained:
             return stats
-        loss_total = clipped = kl_total = ratio_total = 0.0
-        active_tokens = 0
+        # loss, clipped, kl, ratio, tokens, tis weight, truncated, gap: summed over ranks
+        sums = [0.0] * 8
         for start in range(0, len(active), self.micro_batch):
             chunk = active[start : start + self.micro_batch]
             chunk_samples = [s for s, _ in chunk]
@@ -171,7 +212,9 @@ class Learner:
                 [torch.full((len(s.completion_ids),), a, dtype=torch.float32) for s, a in chunk]
             ).to(device)
             mask = torch.cat([torch.tensor(s.trained_mask(), dtype=torch.bool) for s in chunk_samples]).to(device)
-            new, old, adv = new[mask], old[mask], adv[mask]
+            new, behaviour, adv = new[mask], old[mask], adv[mask]
+            # "tis": the old policy is the trainer's own (one step per batch: new, detached)
+            old = new.detach() if self.correction == "tis" else behaviour
             log_ratio = new - old
             ratio = torch.exp(log_ratio)
             if self.clip_ratio is None:
@@ -180,21 +223,54 @@ class Learner:
                 bounded = ratio.clamp(1.0 - self.clip_ratio, 1.0 + self.clip_ratio)
                 objective = torch.minimum(ratio * adv, bounded * adv)
                 with torch.no_grad():
-                    clipped += float(((ratio * adv) > (bounded * adv)).sum())
+                    sums[1] += float(((ratio * adv) > (bounded * adv)).sum())
+            if self.correction == "tis":
+                with torch.no_grad():
+                    gap = new.detach() - behaviour
+                    weight = torch.exp(gap).clamp(max=self.tis_cap)
+                    sums[5] += float(weight.sum())
+                    sums[6] += float((torch.exp(gap) >= self.tis_cap).sum())
+                    sums[7] += float(gap.sum())
+                objective = objective * weight
             loss = -objective.sum() / total_tokens
             loss.backward()
             with torch.no_grad():
-                loss_total += float(loss)
-                kl_total += float(((ratio - 1.0) - log_ratio).sum())
-                ratio_total += float(ratio.sum())
-                active_tokens += new.numel()
+                sums[0] += float(loss)
+                sums[2] += float(((ratio - 1.0) - log_ratio).sum())
+                sums[3] += float(ratio.sum())
+                sums[4] += new.numel()
+        self._reduce_gradients()
+        totals = torch.tensor(sums, dtype=torch.float64)
+        self.group.all_reduce_sum([totals])
+        loss_total, clipped, kl_total, ratio_total, active_tokens, weight_total, truncated, gap_total = totals.tolist()
         stats.update(
             loss=loss_total,
             clip_fraction=clipped / active_tokens,
             approx_kl=kl_total / active_tokens,
             ratio_mean=ratio_total / active_tokens,
         )
+        if self.correction == "tis":
+            stats.update(
+                tis_weight_mean=weight_total / active_tokens,
+                tis_truncated=truncated / active_tokens,
+                behaviour_gap=gap_total / active_tokens,
+            )
         return stats
+
+    def _reduce_gradients(self) -> None:
+        """Sum the trained parameters' gradients over the ranks (one process: nothing).
+
+        A rank whose share trained nothing still takes part, with zero gradients."""
+        if self.group.size == 1:
+            return
+        for parameter in self.parameters:
+            if parameter.grad is None:
+                parameter.grad = torch.zeros_like(parameter)
+        by_kind: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
+        for parameter in self.parameters:
+            by_kind.setdefault((parameter.grad.dtype, parameter.grad.device), []).append(parameter.grad)
+        for grads in by_kind.values():
+            self.group.all_reduce_sum(grads)
 
     def step(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
         """One optimiser step on all ``samples``.
