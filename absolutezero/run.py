@@ -150,7 +150,9 @@ def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
     return config, run_dir, checkpoint
 
 
-def _build(config: DictConfig, group: Group) -> tuple[Any, Environment, Agent]:
+def _build(config: DictConfig, group: Group | None = None) -> tuple[Any, Environment, Agent]:
+    """Plugins, environment and agent of a run; ``group`` defaults to one process."""
+    group = group if group is not None else Group()
     from absolutezero.plugins import get_plugin_manager
     from absolutezero.registry import make_agent, make_environment, make_tracker
 
