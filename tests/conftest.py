@@ -43,40 +43,50 @@ def _embedded_tokenizer():
     return AutoTokenizer.from_pretrained(folder, gguf_file=EMBEDDED_GGUF_NAME)
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Folder with a tiny random Llama + the SmolLM2 tokenizer (``from_pretrained``-able).
+def save_tiny_model(folder: Path, config_class, model_class, seed: int, **sizes) -> Path:
+    """Save a randomly initialised causal LM of ``config_class``/``model_class`` with the
+    SmolLM2 tokenizer into ``folder`` (``from_pretrained``-able) and return the folder.
 
     The weights are deterministic: initialised under a forked, locally seeded torch RNG,
-    so the global RNG of the test session is untouched.
+    so the global RNG of the test session is untouched. ``sizes`` override the layer
+    sizes (2 layers, hidden 64, ...), e.g. ``hidden_size=128``.
     """
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = _embedded_tokenizer()
-    vocab = len(tokenizer)
-    config = LlamaConfig(
-        vocab_size=vocab,
+    settings = dict(
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=2048,
+    )
+    settings.update(sizes)
+    config = config_class(
+        vocab_size=len(tokenizer),
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **settings,
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(TINY_MODEL_SEED)
-        model = LlamaForCausalLM(config)
+        torch.manual_seed(seed)
+        model = model_class(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    folder = tmp_path_factory.mktemp("tiny-llama")
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with a tiny random Llama + the SmolLM2 tokenizer (``from_pretrained``-able)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), LlamaConfig, LlamaForCausalLM, TINY_MODEL_SEED)
 
 
 @pytest.fixture

@@ -43,30 +43,14 @@ PROMPT = list(range(1000, 1024))
 @pytest.fixture(scope="module")
 def qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 + the SmolLM2 tokenizer, saved with ``save_pretrained``."""
-    from conftest import _embedded_tokenizer
+    from conftest import save_tiny_model
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    tokenizer = _embedded_tokenizer()
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
+    return save_tiny_model(
+        tmp_path_factory.mktemp("tiny-qwen2"), Qwen2Config, Qwen2ForCausalLM, 4321,
+        hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1,
         max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4321)
-        model = Qwen2ForCausalLM(config)
-    folder = tmp_path_factory.mktemp("tiny-qwen2")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
