@@ -14,6 +14,9 @@ Layout of a run folder::
 A checkpoint folder is filled in a temporary sibling and renamed into place
 (:func:`absolutezero.atomic.atomic_directory`), and ``latest`` is replaced atomically
 afterwards, so a crash at any moment leaves ``latest`` pointing at a complete checkpoint.
+With several ranks (``torchrun``), rank 0 makes the temporary folder, every rank writes
+its part of the agent into it (sharded training state), and rank 0 renames it only after
+every rank has finished (the ranks must share the file system, as on one node).
 SIGINT is deferred while a checkpoint is written (:func:`defer_keyboard_interrupt`): a
 second Ctrl-C during the save finishes the save first instead of throwing it away.
 """
@@ -36,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from absolutezero.atomic import atomic_directory, atomic_write_text
 from absolutezero.buffers import BufferSet
 from absolutezero.config import ConfigError, save_config
+from absolutezero.distributed import Group
 from absolutezero.protocol import Agent
 
 __all__ = [
@@ -125,8 +129,12 @@ def save_checkpoint(
     trainer_state: Mapping[str, Any],
     config: DictConfig,
     keep_last: int | None = None,
+    group: Group | None = None,
 ) -> Path:
     """Write ``<run_dir>/checkpoints/step_<step>`` atomically and point ``latest`` at it.
+
+    Every rank of ``group`` calls it (default: one process); each writes its part of the
+    agent, rank 0 everything else.
 
     Args:
         run_dir: the run folder.
@@ -153,11 +161,20 @@ def save_checkpoint(
     target = run_dir / CHECKPOINTS_DIR / f"step_{step}"
     state = {"format": FORMAT, "version": VERSION, "step": int(step), "trainer": dict(trainer_state)}
     text = json.dumps(state, indent=1, sort_keys=True)
+    group = group if group is not None else Group()
     with defer_keyboard_interrupt():
+        if not group.is_main:
+            tmp = Path(group.broadcast(None))
+            agent.save(str(tmp / "agent"))
+            group.barrier()  # rank 0 renames only after every rank has written
+            group.barrier()  # ... and returns only once the checkpoint is in place
+            return target
         with atomic_directory(target) as tmp:
             agent_dir = tmp / "agent"
             agent_dir.mkdir()
+            group.broadcast(str(tmp))
             agent.save(str(agent_dir))
+            group.barrier()
             buffers.save(tmp / "buffers.jsonl")
             save_config(config, tmp / "config.yaml")
             atomic_write_text(tmp / "state.json", text)
@@ -166,6 +183,7 @@ def save_checkpoint(
             for old in checkpoint_dirs(run_dir)[:-keep_last]:
                 if old != target:
                     shutil.rmtree(old, ignore_errors=True)
+        group.barrier()
     return target
 
 

@@ -68,6 +68,10 @@ class GenerationConfig:
     # or AMX), else float32 (on AVX2-only CPUs bf16 matmuls are emulated and several times
     # slower than fp32); or "float32" / "bfloat16" / "float16".
     dtype: str = "auto"
+    # Longest prompt, in tokens (chat template and prefill included), the agent generates
+    # for; a longer one is dropped from the step and counted (generation/prompts_dropped),
+    # never truncated. None = no limit. The paper's recipe: 6144.
+    max_prompt_tokens: Optional[int] = None
 
 
 @dataclass
@@ -88,6 +92,23 @@ class TrainConfig:
     # "tis" (truncated importance sampling), "auto" = tis with vLLM, ratio with hf.
     correction: str = "auto"
     tis_cap: float = 2.0  # the truncation of "tis"'s importance weight
+    # How the training state is laid out over the ranks of a torchrun job:
+    # "ddp": every rank holds the whole model, gradients and AdamW state (gradients are
+    # all-reduced); "fsdp2": torch's fully_shard, one unit per decoder block plus the
+    # root, so weights, gradients and AdamW state are split N ways.
+    strategy: str = "ddp"
+    # Recompute each decoder block's activations in the backward pass instead of keeping
+    # them (memory per trained block: one hidden state per token instead of ~all of them).
+    gradient_checkpointing: bool = False
+    # Micro-batches packed by padded token count rather than by sample count; None =
+    # train.micro_batch samples per micro-batch.
+    max_tokens_per_micro_batch: Optional[int] = None
+    # Completion positions whose full-vocabulary logits exist at once (chunks are
+    # recomputed in the backward pass).
+    logits_chunk_tokens: int = 1024
+    # fsdp2 only: keep the sharded parameters and AdamW state in CPU memory (for GPUs too
+    # small for the training state; slower).
+    cpu_offload: bool = False
 
 
 @dataclass
@@ -151,6 +172,7 @@ _POSITIVE = (
     "generation.max_new_tokens",
     "generation.batch_size",
     "train.micro_batch",
+    "train.logits_chunk_tokens",
 )
 # (trainable_layers is checked against the model's depth by the agent)
 
@@ -378,6 +400,17 @@ def validate(config: DictConfig) -> None:
         )
     if not config.train.tis_cap >= 1:
         raise ConfigError(f"train.tis_cap must be >= 1 (e.g. 2.0), got {config.train.tis_cap!r}")
+    if config.train.strategy not in ("ddp", "fsdp2"):
+        raise ConfigError(
+            f"train.strategy must be 'ddp' or 'fsdp2', got {config.train.strategy!r}"
+            f"{did_you_mean(str(config.train.strategy), ['ddp', 'fsdp2'])}"
+        )
+    if config.train.cpu_offload and config.train.strategy != "fsdp2":
+        raise ConfigError("train.cpu_offload=true needs train.strategy=fsdp2 (it offloads the sharded state)")
+    for dotted in ("train.max_tokens_per_micro_batch", "generation.max_prompt_tokens"):
+        value = OmegaConf.select(config, dotted)
+        if value is not None and value < 1:
+            raise ConfigError(f"{dotted} must be a positive integer or null (no limit), got {value!r}")
     if config.checkpoint_every < 0 or config.eval.every < 0:
         raise ConfigError("checkpoint_every and eval.every must be >= 0 (0 = off)")
 

@@ -273,6 +273,11 @@ class Environment(abc.ABC):
         self.close()
 
 
+#: ``Sample.finish_reason`` of a prompt the agent did not generate for because it is
+#: longer than its prompt limit; such a sample has no completion and is never trained on.
+PROMPT_TOO_LONG = "prompt_too_long"
+
+
 @dataclass
 class Sample:
     """One generated completion, with what training needs and nothing re-tokenised.
@@ -282,7 +287,7 @@ class Sample:
     policy's log-probability of each sampled id (same length as ``completion_ids``);
     ``text`` the decoded completion (without the prefill); ``finish_reason`` is
     ``"stop"`` (an end marker was produced, or the answer template was completed) or
-    ``"length"`` (cut at max tokens). ``forced`` marks the completion ids that an answer
+    ``"length"`` (cut at max tokens) or ``PROMPT_TOO_LONG`` (not generated). ``forced`` marks the completion ids that an answer
     template forced rather than the policy sampling them (empty = none forced); learners
     must mask them out like the prompt, since the policy did not choose them.
     """

@@ -63,6 +63,7 @@ AGENT_KEYS: dict[str, str] = {
     "generation.top_p": "top_p",
     "generation.batch_size": "batch_size",
     "generation.dtype": "dtype",
+    "generation.max_prompt_tokens": "max_prompt_tokens",
     "train.learning_rate": "learning_rate",
     "train.weight_decay": "weight_decay",
     "train.grad_clip": "grad_clip",
@@ -72,6 +73,11 @@ AGENT_KEYS: dict[str, str] = {
     "train.autocast_bf16": "autocast_bf16",
     "train.correction": "correction",
     "train.tis_cap": "tis_cap",
+    "train.strategy": "strategy",
+    "train.gradient_checkpointing": "gradient_checkpointing",
+    "train.max_tokens_per_micro_batch": "max_tokens_per_micro_batch",
+    "train.logits_chunk_tokens": "logits_chunk_tokens",
+    "train.cpu_offload": "cpu_offload",
 }
 
 
@@ -200,16 +206,15 @@ class _Run:
             self.saved_step = self.trainer.step_count
 
     def checkpoint(self) -> Path:
-        """Rank 0 writes the checkpoint (every rank holds the same state); the others
-        wait for it, so that none runs ahead of a checkpoint that may still fail."""
+        """Every rank writes its part of the agent (sharded training state), rank 0 the
+        rest; none runs ahead of a checkpoint that may still fail."""
         step = self.trainer.step_count
-        path = self.run_dir / "checkpoints" / f"step_{step}"
+        path = save_checkpoint(
+            self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
+            trainer_state=self.trainer.state_dict(), config=self.config,
+            keep_last=self.config.checkpoint_keep, group=self.group,
+        )
         if self.group.is_main:
-            path = save_checkpoint(
-                self.run_dir, step, agent=self.agent, buffers=self.trainer.buffers,
-                trainer_state=self.trainer.state_dict(), config=self.config,
-                keep_last=self.config.checkpoint_keep,
-            )
             write_plots(self.metrics_path, self.run_dir / "plots")
             self.pm.hook.absolutezero_checkpoint(path=str(path), step=step)
         self.group.barrier()

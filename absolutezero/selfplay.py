@@ -68,7 +68,7 @@ from absolutezero.metrics import (
     sample_metrics,
     solver_metrics,
 )
-from absolutezero.protocol import PROPOSE, SOLVE, Agent, Environment, Prompt, Sample, Task, Validation, Verdict
+from absolutezero.protocol import PROMPT_TOO_LONG, PROPOSE, SOLVE, Agent, Environment, Prompt, Sample, Task, Validation, Verdict
 from absolutezero.review import NO_REVIEW, Review, ReviewItem, collect_reviews, flag_metrics, merge_counts
 from absolutezero.rewards import PAPER, RewardScheme, propose_reward, solve_reward
 from absolutezero.trrpp import advantage_stats, stats_metrics, trrpp_advantages
@@ -100,6 +100,7 @@ class _StepStats:
         default_factory=lambda: {"generation": 0.0, "validation": 0.0, "verification": 0.0}
     )
     generated_tokens: int = 0
+    prompts_dropped: int = 0  # over the agent's prompt limit: not generated, not trained
     oversight: dict[str, float] = field(default_factory=dict)
     stop: str | None = None
 
@@ -135,6 +136,10 @@ class _Answer:
     @property
     def response(self) -> str:
         return self.prompt.prefill + self.sample.text
+
+
+#: A proposal whose prompt was over the agent's limit: nothing was generated to validate.
+_PROMPT_TOO_LONG_VALIDATION = Validation(None, "prompt over the agent's prompt limit (not generated)", format_ok=True)
 
 
 def _empty_plugin_manager() -> pluggy.PluginManager:
@@ -409,6 +414,7 @@ class SelfPlayTrainer:
         metrics.update({f"train/{name}": value for name, value in dict(train_metrics).items()})
         metrics.update({f"time/{name}": value for name, value in stats.times.items()})
         metrics["tokens/generated"] = float(stats.generated_tokens)
+        metrics["generation/prompts_dropped"] = float(stats.prompts_dropped)
         metrics.update(self._buffer_metrics())
         metrics.update(stats.oversight)
         return StepResult(step, metrics, interrupted=interrupt.received, stop=stats.stop)
@@ -428,6 +434,7 @@ class SelfPlayTrainer:
             )
         chosen = [samples[0] for samples in outputs]
         stats.generated_tokens += sum(len(sample.completion_ids) for sample in chosen)
+        stats.prompts_dropped += sum(sample.finish_reason == PROMPT_TOO_LONG for sample in chosen)
         return chosen
 
     def _propose(
@@ -451,16 +458,19 @@ class SelfPlayTrainer:
                 prompts.append((task_type, self.env.proposer_prompt(task_type, references, rng)))
         samples = self._generate([prompt for _, prompt in prompts], stats)
         proposals = [_Proposal(t, prompt, sample) for (t, prompt), sample in zip(prompts, samples)]
+        generated = [p for p in proposals if p.sample.finish_reason != PROMPT_TOO_LONG]
         started = time.perf_counter()
-        validations = self.group.map(
+        checked = self.group.map(
             lambda chosen: self.env.validate([p.prompt for p in chosen], [p.response for p in chosen]),
-            proposals,
-        )
+            generated,
+        ) if generated else []
         stats.add_time("validation", started)
-        if len(validations) != len(proposals):
+        if len(checked) != len(generated):
             raise RuntimeError(
-                f"{self.env.name!r}.validate returned {len(validations)} results for {len(proposals)} proposals"
+                f"{self.env.name!r}.validate returned {len(checked)} results for {len(generated)} proposals"
             )
+        by_proposal = dict(zip(map(id, generated), checked))
+        validations = [by_proposal.get(id(p), _PROMPT_TOO_LONG_VALIDATION) for p in proposals]
         for proposal, validation in zip(proposals, validations):
             if validation.valid:
                 assert validation.task is not None
@@ -551,7 +561,9 @@ class SelfPlayTrainer:
             lambda: [plugins.filter_answer(self.pm, a.task, a.response) for a in answers]
         )
         for answer, reason in zip(answers, reasons):
-            if reason is None:
+            if answer.sample.finish_reason == PROMPT_TOO_LONG:
+                answer.verdict = Verdict(0.0, format_ok=True, reason="prompt over the agent's prompt limit")
+            elif reason is None:
                 pending.append(answer)
             else:
                 answer.verdict = Verdict(0.0, format_ok=False, reason=f"filtered by plugin: {reason}")
@@ -586,13 +598,13 @@ class SelfPlayTrainer:
         ))
         for p, base, bonus in zip(proposals, bases, propose_bonus):
             p.reward = base + bonus + p.review.penalty
-            if not p.review.drop:
+            if not p.review.drop and p.sample.finish_reason != PROMPT_TOO_LONG:
                 rewards.append(p.reward)
                 groups.append((PROPOSE, p.task_type))
                 samples.append(p.sample)
         for a, base, bonus in zip(answers, solve_bases, solve_bonus):
             a.reward = base + bonus + a.review.penalty
-            if not a.review.drop:
+            if not a.review.drop and a.sample.finish_reason != PROMPT_TOO_LONG:
                 rewards.append(a.reward)
                 groups.append((SOLVE, a.task.task_type))
                 samples.append(a.sample)

@@ -14,8 +14,15 @@ Under ``torchrun`` (see :mod:`absolutezero.distributed`) every rank calls ``gene
 ``update`` with the same global batch. ``generate`` draws one seed per completion from
 the generator (so the generator advances identically on every rank), generates this
 rank's share and gathers the others'; ``update`` back-propagates this rank's share and
-sums the gradients over the ranks. Every rank therefore holds the same weights, optimiser
-state and generator state, and a checkpoint written by rank 0 is the whole state.
+sums the gradients over the ranks. With ``strategy="ddp"`` every rank holds the same
+weights and optimiser state; with ``"fsdp2"`` each holds its shards (see
+:mod:`absolutezero_policy.sharding`). Every rank holds the same generator state.
+``save``/``load`` are collectives: each rank writes and reads its part of the training
+state (:mod:`absolutezero_policy.train_state`).
+
+Around every update the generation backend is put to sleep (vLLM on CUDA frees its
+weights and KV cache for the update) and woken with the new weights, gathered from the
+trained model one parameter at a time (:func:`absolutezero_policy.sharding.full_parameters`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from typing import Any
 import torch
 
 from absolutezero.distributed import Group
-from absolutezero.protocol import Agent, Prompt, Sample
+from absolutezero.protocol import PROMPT_TOO_LONG, Agent, Prompt, Sample
+from absolutezero_policy import sharding, train_state
 from absolutezero_policy.hf_backend import HFBackend
 from absolutezero_policy.learner import Learner
 from absolutezero_policy.precision import autocast_default, generation_dtype_name
@@ -92,6 +100,15 @@ class PolicyAgent(Agent):
             (``agent_options.vllm_options.gpu_memory_utilization=0.5``,
             ``...kv_cache_memory_bytes=4000000000``, ``...enforce_eager=true``); see
             ``absolutezero_policy.vllm_backend`` for the CPU defaults.
+        max_prompt_tokens: prompts longer than this (in tokens) are not generated for;
+            their sample has ``finish_reason="prompt_too_long"`` and no completion, and
+            the trainer drops it. None = no limit.
+        strategy: ``"ddp"`` (replicas) or ``"fsdp2"`` (sharded training state).
+        gradient_checkpointing: recompute each decoder block in the backward pass.
+        max_tokens_per_micro_batch: pack micro-batches by padded tokens (None: by
+            ``micro_batch`` samples).
+        logits_chunk_tokens: completion positions whose logits exist at once.
+        cpu_offload: fsdp2 only: sharded parameters and AdamW state in CPU memory.
     """
 
     def __init__(
@@ -119,6 +136,12 @@ class PolicyAgent(Agent):
         stop_strings: Sequence[str] = ("</answer>",),
         chat_template: str | None = None,
         vllm_options: dict[str, Any] | None = None,
+        max_prompt_tokens: int | None = None,
+        strategy: str = "ddp",
+        gradient_checkpointing: bool = False,
+        max_tokens_per_micro_batch: int | None = None,
+        logits_chunk_tokens: int = 1024,
+        cpu_offload: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
@@ -126,6 +149,13 @@ class PolicyAgent(Agent):
             raise ValueError(f"stop_strings must be a list of strings, got {stop_strings!r}")
         if vllm_options and backend != "vllm":
             raise ValueError("vllm_options only apply to backend=vllm")
+        if max_prompt_tokens is not None and max_prompt_tokens < 1:
+            raise ValueError(f"max_prompt_tokens must be >= 1 or None, got {max_prompt_tokens}")
+        if strategy not in sharding.STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; use one of {list(sharding.STRATEGIES)}")
+        self.max_prompt_tokens = max_prompt_tokens
+        # FSDP2 needs a process group even for one process (a one-rank gloo group).
+        self._owns_process_group = strategy == "fsdp2" and sharding.ensure_process_group()
         self.group = Group.current()
         device = _rank_device(device, self.group)
         generation_dtype = parse_dtype(generation_dtype_name(dtype, device))
@@ -134,6 +164,7 @@ class PolicyAgent(Agent):
         self.model_name = model
         self.stop_strings = tuple(stop_strings)
         self.chat_template = chat_template
+        self.generation_dtype = generation_dtype
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.model, self.tokenizer = load_model_and_tokenizer(
             model, dtype=torch.float32, device=device, cache_dir=cache_dir
@@ -147,6 +178,15 @@ class PolicyAgent(Agent):
         # Start every rank from rank 0's weights (a model built in memory, not read from
         # one file, could differ); a no-op for one process.
         self.group.broadcast_tensors([p.data for p in self.model.parameters()])
+        generation_model = None
+        if backend == "hf":
+            # The trained model generates itself when it is whole and float32; otherwise a
+            # copy in the generation dtype, made before the learner shards the model.
+            if generation_dtype == torch.float32 and strategy == "ddp":
+                generation_model = self.model
+            else:
+                generation_model = copy.deepcopy(self.model).to(generation_dtype)
+                generation_model.requires_grad_(False)
         self.learner = Learner(
             self.model,
             pad_token_id=self.tokenizer.pad_token_id,
@@ -159,7 +199,13 @@ class PolicyAgent(Agent):
             correction=("tis" if backend == "vllm" else "ratio") if correction == "auto" else correction,
             tis_cap=tis_cap,
             group=self.group,
+            strategy=strategy,
+            max_tokens_per_micro_batch=max_tokens_per_micro_batch,
+            logits_chunk_tokens=logits_chunk_tokens,
+            gradient_checkpointing=gradient_checkpointing,
+            cpu_offload=cpu_offload,
         )
+        self._generates_with_trained_model = generation_model is self.model
         stops = stop_token_ids(self.tokenizer, self.model)
         if backend == "vllm":
             from absolutezero_policy.vllm_backend import VLLMBackend
@@ -178,11 +224,7 @@ class PolicyAgent(Agent):
                 engine_options=vllm_options,
             )
         else:
-            if generation_dtype == torch.float32:
-                generation_model = self.model
-            else:
-                generation_model = copy.deepcopy(self.model).to(generation_dtype)
-                generation_model.requires_grad_(False)
+            assert generation_model is not None
             self.backend = HFBackend(
                 generation_model,
                 self.tokenizer,
@@ -239,6 +281,7 @@ class PolicyAgent(Agent):
             return []
         encoded = [self.encode_prompt(p) for p in prompts]
         flat = [ids for ids in encoded for _ in range(num_samples)]
+        limit = self.max_prompt_tokens
         # One seed per completion, drawn for the whole batch on every rank: the
         # generator advances the same everywhere, and a completion depends on its own
         # seed, not on how the batch is split.
@@ -248,7 +291,17 @@ class PolicyAgent(Agent):
             steps = [self.encode_template(p) for p in prompts]
             templates = [s for s in steps for _ in range(num_samples)]
 
-        def generate_rows(rows: list[int]) -> list[Sample]:
+        def generate_rows(all_rows: list[int]) -> list[Sample]:
+            results: dict[int, Sample] = {
+                i: Sample(flat[i], [], [], "", finish_reason=PROMPT_TOO_LONG)
+                for i in all_rows if limit is not None and len(flat[i]) > limit
+            }
+            rows = [i for i in all_rows if i not in results]
+            if rows:
+                results.update(zip(rows, generate_within_limit(rows)))
+            return [results[i] for i in all_rows]
+
+        def generate_within_limit(rows: list[int]) -> list[Sample]:
             ids = [flat[i] for i in rows]
             row_seeds = [seeds[i] for i in rows]
             if templates is None:
@@ -267,37 +320,66 @@ class PolicyAgent(Agent):
             The learner's metrics (loss, grad_norm, clip_fraction, approx_kl, tokens,
             trained_samples, seconds, ...).
         """
+        self.backend.sleep()
         metrics = self.learner.step(samples, advantages)
-        if metrics["trained_samples"] > 0:
-            started = time.perf_counter()
-            self.backend.sync_weights(self.model)
+        push = metrics["trained_samples"] > 0 or self.backend.discards_weights
+        started = time.perf_counter()
+        self.backend.wake_up(self.weights() if push and not self._generates_with_trained_model else None)
+        if push:
             metrics["weight_sync_seconds"] = time.perf_counter() - started
         return metrics
 
+    def weights(self) -> Any:
+        """The trained model's parameters as ``(name, full tensor)`` pairs in the
+        generation dtype, gathered one at a time (a collective under ``fsdp2``)."""
+        return sharding.full_parameters(self.model, dtype=self.generation_dtype)
+
     def save(self, directory: str) -> None:
-        """Write a ``from_pretrained``-loadable folder (float32 safetensors + tokenizer)
-        plus optimiser and generator state. The folder also works as ``model=``."""
+        """Write a ``from_pretrained``-loadable folder (float32 safetensors + tokenizer),
+        the training state (model and AdamW, sharded as trained) and the generator state.
+        The folder also works as ``model=``. Every rank calls it; each writes its part."""
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        torch.save(self.learner.state_dict(), folder / OPTIMIZER_FILE)
-        torch.save({"generator": self.generator.get_state()}, folder / GENERATOR_FILE)
-        info = {"model": self.model_name, "backend": self.backend_name, "format": 1}
-        (folder / AGENT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        train_state.export_pretrained(folder, self.model, self.group)
+        train_state.save_train_state(folder / train_state.TRAIN_STATE_DIR, self.model, self.learner.optimizer)
+        if self.group.is_main:
+            self.tokenizer.save_pretrained(folder)
+            torch.save({"generator": self.generator.get_state()}, folder / GENERATOR_FILE)
+            info = {"model": self.model_name, "backend": self.backend_name, "format": 2}
+            (folder / AGENT_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
 
     def load(self, directory: str) -> None:
-        """Restore weights, optimiser moments and generator state written by ``save``."""
+        """Restore weights, optimiser moments and generator state written by ``save``, on
+        any number of ranks and with either strategy (the training state is resharded)."""
+        folder = Path(directory)
+        state_dir = folder / train_state.TRAIN_STATE_DIR
+        if not (folder / GENERATOR_FILE).is_file() or not (state_dir.is_dir() or (folder / OPTIMIZER_FILE).is_file()):
+            raise FileNotFoundError(
+                f"{folder} is not a saved PolicyAgent (missing {GENERATOR_FILE} or {train_state.TRAIN_STATE_DIR}/); "
+                "pass the folder written by PolicyAgent.save"
+            )
+        if state_dir.is_dir():
+            try:
+                train_state.load_train_state(state_dir, self.model, self.learner.optimizer)
+            except Exception as error:  # DCP names the missing or mismatched keys
+                raise ValueError(
+                    f"{folder} holds a different model than the loaded {self.model_name!r} ({error}); "
+                    f"construct the agent with model={str(folder)!r} instead"
+                ) from None
+        else:
+            self._load_format_1(folder)
+        state = torch.load(folder / GENERATOR_FILE, weights_only=True)
+        self.generator.set_state(state["generator"])
+        self.backend.sync_weights(self.weights())
+
+    def _load_format_1(self, folder: Path) -> None:
+        """Checkpoints written before sharded training state: whole weights in safetensors
+        plus ``optimizer.pt`` (replicas only)."""
         from transformers import AutoModelForCausalLM
 
-        folder = Path(directory)
-        missing = [
-            name for name in ("config.json", OPTIMIZER_FILE, GENERATOR_FILE) if not (folder / name).is_file()
-        ]
-        if missing:
-            raise FileNotFoundError(
-                f"{folder} is not a saved PolicyAgent (missing {', '.join(missing)}); pass the "
-                "folder written by PolicyAgent.save"
+        if self.learner.sharded:
+            raise ValueError(
+                f"{folder} is an older checkpoint (optimizer.pt) that only train.strategy=ddp can resume"
             )
         saved = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
         saved_parameters = dict(saved.named_parameters())
@@ -312,10 +394,13 @@ class PolicyAgent(Agent):
                 parameter.copy_(saved_parameters[name])
         del saved, saved_parameters
         self.learner.load_state_dict(torch.load(folder / OPTIMIZER_FILE, weights_only=True))
-        state = torch.load(folder / GENERATOR_FILE, weights_only=True)
-        self.generator.set_state(state["generator"])
-        self.backend.sync_weights(self.model)
 
     def close(self) -> None:
-        """Release the generation engine."""
+        """Release the generation engine (and the one-rank process group made for fsdp2)."""
         self.backend.close()
+        if self._owns_process_group:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+            self._owns_process_group = False

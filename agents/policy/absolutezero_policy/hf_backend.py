@@ -20,7 +20,7 @@ rank generates it, so one process and N ``torchrun`` ranks sample the same batch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -109,17 +109,37 @@ class HFBackend:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def sync_weights(self, source: torch.nn.Module) -> None:
+    def sync_weights(self, source: torch.nn.Module | Iterable[tuple[str, torch.Tensor]]) -> None:
         """Copy ``source``'s parameters into the generation model (casting dtype).
 
-        A no-op when ``source`` is the generation model itself.
+        ``source`` is a model or an iterable of ``(name, tensor)`` pairs, consumed one at
+        a time (the agent's gather of sharded parameters). A no-op when ``source`` is the
+        generation model itself.
+
+        Raises:
+            KeyError: a name the generation model does not have.
         """
         if source is self.model:
             return
+        pairs = source.named_parameters() if isinstance(source, torch.nn.Module) else source
         target = dict(self.model.named_parameters())
         with torch.no_grad():
-            for name, parameter in source.named_parameters():
-                target[name].copy_(parameter)
+            for name, tensor in pairs:
+                if name not in target:
+                    raise KeyError(f"the generation model has no parameter {name!r}")
+                target[name].copy_(tensor)
+
+    #: Sleeping frees nothing here, so the weights survive it (see :meth:`wake_up`).
+    discards_weights = False
+
+    def sleep(self) -> None:
+        """Nothing to free: the generation copy is small next to the trainer on the
+        machines this backend is for (vLLM's backend frees its engine here)."""
+
+    def wake_up(self, weights: Iterable[tuple[str, torch.Tensor]] | None = None) -> None:
+        """Load ``weights`` (the updated model, if any) for the next generation."""
+        if weights is not None:
+            self.sync_weights(weights)
 
     def generate(
         self,

@@ -48,24 +48,37 @@ the gradients are summed with ``all_reduce``; the result is the gradient one pro
 computes on the whole batch, up to floating-point summation order. Every rank then
 clips and steps identically.
 
+With ``strategy="fsdp2"`` the model is sharded with torch's ``fully_shard`` (see
+:mod:`absolutezero_policy.sharding`): the gradient reduction is FSDP2's reduce-scatter
+(summed, not averaged), the parameters, gradients and AdamW state are DTensor shards, and
+clipping and the AdamW step run on the shards. FSDP2 runs a collective in every forward
+and backward, so every rank runs the same number of micro-batches: a rank with fewer
+pads with an all-masked one (zero gradient).
+
+Memory bounds, whatever the response length: micro-batches are packed by padded token
+count (``max_tokens_per_micro_batch``), the output head's logits exist for
+``logits_chunk_tokens`` positions at a time (:mod:`absolutezero_policy.token_logprobs`),
+and ``gradient_checkpointing`` recomputes each decoder block in the backward pass.
+
 Precision: master weights, gradients and AdamW state are float32; the forward pass runs
-under ``torch.autocast(bfloat16)`` when ``autocast_bf16`` (measured on 2 CPU cores: 14.7 s
-vs 21.8 s per 8 x 384 tokens for SmolLM2-135M).
+in bfloat16 when ``autocast_bf16``: under ``torch.autocast`` with ``ddp``, through FSDP2's
+``MixedPrecisionPolicy`` (bf16 parameters in compute, fp32 reduction) with ``fsdp2``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 
 from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
+from absolutezero_policy import sharding
+from absolutezero_policy.token_logprobs import TokenLogprobs, layout, pack_micro_batches
 
 CORRECTIONS = ("ratio", "tis")
 
@@ -87,6 +100,11 @@ class Learner:
         correction: str = "ratio",
         tis_cap: float = 2.0,
         group: Group | None = None,
+        strategy: str = "ddp",
+        max_tokens_per_micro_batch: int | None = None,
+        logits_chunk_tokens: int = 1024,
+        gradient_checkpointing: bool = False,
+        cpu_offload: bool = False,
     ) -> None:
         if learning_rate < 0 or weight_decay < 0:
             raise ValueError(
@@ -100,66 +118,93 @@ class Learner:
             )
         if micro_batch < 1:
             raise ValueError(f"micro_batch must be >= 1, got {micro_batch}")
+        if max_tokens_per_micro_batch is not None and max_tokens_per_micro_batch < 1:
+            raise ValueError(
+                f"max_tokens_per_micro_batch must be >= 1 or None, got {max_tokens_per_micro_batch}"
+            )
         if correction not in CORRECTIONS:
             raise ValueError(f"correction must be one of {list(CORRECTIONS)}, got {correction!r}")
         if not (isinstance(tis_cap, (int, float)) and tis_cap >= 1):
             raise ValueError(f"tis_cap must be a number >= 1 (e.g. 2.0), got {tis_cap!r}")
+        if strategy not in sharding.STRATEGIES:
+            raise ValueError(f"strategy must be one of {list(sharding.STRATEGIES)}, got {strategy!r}")
+        if cpu_offload and strategy != "fsdp2":
+            raise ValueError("cpu_offload needs strategy='fsdp2' (it offloads the sharded state)")
         self.correction = correction
         self.tis_cap = float(tis_cap)
         self.group = group if group is not None else Group()
         self.model = model
+        self.strategy = strategy
         self.pad_token_id = int(pad_token_id)
         self.grad_clip = grad_clip or None
         self.clip_ratio = clip_ratio
         self.micro_batch = micro_batch
-        self.autocast_bf16 = autocast_bf16
+        self.max_tokens_per_micro_batch = max_tokens_per_micro_batch
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.device = next(model.parameters()).device
+        self.scorer = TokenLogprobs(model, logits_chunk_tokens)
+        if self.gradient_checkpointing:
+            # Transformers' own per-block checkpointing (non-reentrant; it keeps FSDP2's
+            # hooks outside the recomputed region).
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if strategy == "fsdp2":
+            sharding.shard(
+                self.scorer, model, device=self.device, bf16_compute=autocast_bf16, cpu_offload=cpu_offload
+            )
+            self.autocast_bf16 = False  # FSDP2's mixed-precision policy casts instead
+        else:
+            self.autocast_bf16 = autocast_bf16
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             self.parameters, lr=learning_rate, weight_decay=weight_decay
         )
-        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
 
-    def _autocast(self, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    @property
+    def sharded(self) -> bool:
+        return self.strategy == "fsdp2"
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if not self.autocast_bf16:
             return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    @contextlib.contextmanager
+    def _training_mode(self) -> Iterator[None]:
+        """Train mode for the forward pass when checkpointing (transformers checkpoints
+        blocks only in train mode), restored afterwards (generation shares the model)."""
+        was_training = self.model.training
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            self.model.train()
+        try:
+            yield
+        finally:
+            self.model.train(was_training)
 
     def completion_logprobs(self, samples: Sequence[Sample]) -> list[torch.Tensor]:
         """Log-probabilities of each sample's completion ids under the current model.
 
         Returns one 1-D float32 tensor per sample (length = its completion), with the
-        autograd graph attached when grad is enabled.
-
-        Layout: prompts left-padded and completions right-padded so every completion
-        starts in the same column; then only the last ``max completion + 1`` positions
-        need logits (``logits_to_keep``), which saves the [tokens x vocab] memory of the
-        prompts.
+        autograd graph attached when grad is enabled. Under ``fsdp2`` this is a
+        collective: every rank must call it the same number of times.
         """
-        device = next(self.model.parameters()).device
-        prompt_width = max(len(s.prompt_ids) for s in samples)
-        completion_width = max(len(s.completion_ids) for s in samples)
-        rows = len(samples)
-        input_ids = torch.full((rows, prompt_width + completion_width), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros_like(input_ids)
-        for row, sample in enumerate(samples):
-            start = prompt_width - len(sample.prompt_ids)
-            end = prompt_width + len(sample.completion_ids)
-            input_ids[row, start:end] = torch.tensor(sample.prompt_ids + sample.completion_ids)
-            attention[row, start:end] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        input_ids, attention, positions = input_ids.to(device), attention.to(device), positions.to(device)
-        keep = completion_width + 1
-        extra = {"logits_to_keep": keep} if self._keeps_logits else {}
-        with self._autocast(device):
-            logits = self.model(
-                input_ids=input_ids, attention_mask=attention, position_ids=positions, use_cache=False, **extra
-            ).logits
-        # logits[:, j] predicts the token after position (width - keep + j); the
-        # completion's first token is predicted at column prompt_width - 1.
-        logits = logits[:, -keep:-1, :].float()
-        targets = input_ids[:, prompt_width:]
-        token_logprobs = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        inputs = layout(samples, self.pad_token_id)
+        prompt_width = inputs.pop("prompt_width")
+        tensors = {name: value.to(self.device) for name, value in inputs.items()}
+        with self._autocast(), self._training_mode():
+            token_logprobs = self.scorer(**tensors, prompt_width=prompt_width)
         return [token_logprobs[row, : len(s.completion_ids)] for row, s in enumerate(samples)]
+
+    def micro_batches(self, samples: Sequence[Sample], advantages: Sequence[float]) -> list[list[tuple[Sample, float]]]:
+        """This rank's micro-batches of the samples that carry gradient (non-zero
+        advantage, at least one trained token), packed by token budget or sample count."""
+        active = [(s, a) for s, a in zip(samples, advantages) if a != 0.0 and any(s.trained_mask())]
+        # Similar lengths together: less padding per micro-batch (the sum is unchanged).
+        active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
+        mine = self.group.share(active)  # this rank's share; all of it for one process
+        return pack_micro_batches(
+            mine, sample_of=lambda pair: pair[0], max_samples=self.micro_batch,
+            max_tokens=self.max_tokens_per_micro_batch,
+        )
 
     def accumulate_gradients(
         self, samples: Sequence[Sample], advantages: Sequence[float]
@@ -171,7 +216,8 @@ class Learner:
         Returns:
             statistics: ``loss``, ``clip_fraction``, ``approx_kl`` (mean of
             (r - 1) - log r), ``ratio_mean`` over trained tokens, ``tokens`` (all
-            completion tokens), ``trained_samples`` (non-zero advantage).
+            completion tokens), ``trained_samples`` (non-zero advantage),
+            ``micro_batches`` (this rank's forward/backward passes).
         """
         if len(samples) != len(advantages):
             raise ValueError(
@@ -182,11 +228,8 @@ class Learner:
         if any(not math.isfinite(a) for a in values):
             raise ValueError(f"advantages must be finite numbers, got {values}")
         total_tokens = sum(sum(s.trained_mask()) for s in samples)
-        active = [(s, a) for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask())]
-        # Similar lengths together: less padding per micro-batch (the sum is unchanged).
-        active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
-        trained = len(active)
-        active = self.group.share(active)  # this rank's share; all of it for one process
+        trained = sum(1 for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask()))
+        batches = self.micro_batches(samples, values)
         self.optimizer.zero_grad(set_to_none=True)
         stats = {
             "loss": 0.0,
@@ -195,50 +238,21 @@ class Learner:
             "ratio_mean": 1.0,
             "tokens": float(total_tokens),
             "trained_samples": float(trained),
+            "micro_batches": float(len(batches)),
         }
         if self.correction == "tis":
             stats.update(tis_weight_mean=1.0, tis_truncated=0.0, behaviour_gap=0.0)
         if not trained:
             return stats
+        padding = 0
+        if self.sharded:  # FSDP2 collectives: every rank runs as many passes as the busiest
+            padding = max(self.group.all_gather(len(batches))) - len(batches)
         # loss, clipped, kl, ratio, tokens, tis weight, truncated, gap: summed over ranks
         sums = [0.0] * 8
-        for start in range(0, len(active), self.micro_batch):
-            chunk = active[start : start + self.micro_batch]
-            chunk_samples = [s for s, _ in chunk]
-            new = torch.cat(self.completion_logprobs(chunk_samples))
-            device = new.device
-            old = torch.cat([torch.tensor(s.logprobs, dtype=torch.float32) for s in chunk_samples]).to(device)
-            adv = torch.cat(
-                [torch.full((len(s.completion_ids),), a, dtype=torch.float32) for s, a in chunk]
-            ).to(device)
-            mask = torch.cat([torch.tensor(s.trained_mask(), dtype=torch.bool) for s in chunk_samples]).to(device)
-            new, behaviour, adv = new[mask], old[mask], adv[mask]
-            # "tis": the old policy is the trainer's own (one step per batch: new, detached)
-            old = new.detach() if self.correction == "tis" else behaviour
-            log_ratio = new - old
-            ratio = torch.exp(log_ratio)
-            if self.clip_ratio is None:
-                objective = adv * new
-            else:
-                bounded = ratio.clamp(1.0 - self.clip_ratio, 1.0 + self.clip_ratio)
-                objective = torch.minimum(ratio * adv, bounded * adv)
-                with torch.no_grad():
-                    sums[1] += float(((ratio * adv) > (bounded * adv)).sum())
-            if self.correction == "tis":
-                with torch.no_grad():
-                    gap = new.detach() - behaviour
-                    weight = torch.exp(gap).clamp(max=self.tis_cap)
-                    sums[5] += float(weight.sum())
-                    sums[6] += float((torch.exp(gap) >= self.tis_cap).sum())
-                    sums[7] += float(gap.sum())
-                objective = objective * weight
-            loss = -objective.sum() / total_tokens
-            loss.backward()
-            with torch.no_grad():
-                sums[0] += float(loss)
-                sums[2] += float(((ratio - 1.0) - log_ratio).sum())
-                sums[3] += float(ratio.sum())
-                sums[4] += new.numel()
+        for chunk in batches:
+            self._backward(chunk, total_tokens, sums)
+        for _ in range(padding):
+            self._backward_nothing()
         self._reduce_gradients()
         totals = torch.tensor(sums, dtype=torch.float64)
         self.group.all_reduce_sum([totals])
@@ -257,11 +271,57 @@ class Learner:
             )
         return stats
 
+    def _backward(self, chunk: list[tuple[Sample, float]], total_tokens: int, sums: list[float]) -> None:
+        """Forward and backward of one micro-batch; adds its statistics to ``sums``."""
+        chunk_samples = [s for s, _ in chunk]
+        new = torch.cat(self.completion_logprobs(chunk_samples))
+        device = new.device
+        old = torch.cat([torch.tensor(s.logprobs, dtype=torch.float32) for s in chunk_samples]).to(device)
+        adv = torch.cat(
+            [torch.full((len(s.completion_ids),), a, dtype=torch.float32) for s, a in chunk]
+        ).to(device)
+        mask = torch.cat([torch.tensor(s.trained_mask(), dtype=torch.bool) for s in chunk_samples]).to(device)
+        new, behaviour, adv = new[mask], old[mask], adv[mask]
+        # "tis": the old policy is the trainer's own (one step per batch: new, detached)
+        old = new.detach() if self.correction == "tis" else behaviour
+        log_ratio = new - old
+        ratio = torch.exp(log_ratio)
+        if self.clip_ratio is None:
+            objective = adv * new
+        else:
+            bounded = ratio.clamp(1.0 - self.clip_ratio, 1.0 + self.clip_ratio)
+            objective = torch.minimum(ratio * adv, bounded * adv)
+            with torch.no_grad():
+                sums[1] += float(((ratio * adv) > (bounded * adv)).sum())
+        if self.correction == "tis":
+            with torch.no_grad():
+                gap = new.detach() - behaviour
+                weight = torch.exp(gap).clamp(max=self.tis_cap)
+                sums[5] += float(weight.sum())
+                sums[6] += float((torch.exp(gap) >= self.tis_cap).sum())
+                sums[7] += float(gap.sum())
+            objective = objective * weight
+        loss = -objective.sum() / total_tokens
+        # FSDP2 averages gradients over ranks; the batch gradient is their sum.
+        (loss * self.group.size if self.sharded else loss).backward()
+        with torch.no_grad():
+            sums[0] += float(loss)
+            sums[2] += float(((ratio - 1.0) - log_ratio).sum())
+            sums[3] += float(ratio.sum())
+            sums[4] += new.numel()
+
+    def _backward_nothing(self) -> None:
+        """A pass with zero gradient: FSDP2's all-gathers and reduce-scatters need every
+        rank, so a rank with fewer micro-batches than another runs this instead."""
+        dummy = Sample(prompt_ids=[self.pad_token_id], completion_ids=[self.pad_token_id], logprobs=[0.0], text="")
+        (self.completion_logprobs([dummy])[0].sum() * 0.0).backward()
+
     def _reduce_gradients(self) -> None:
-        """Sum the trained parameters' gradients over the ranks (one process: nothing).
+        """``ddp``: sum the trained parameters' gradients over the ranks (one process:
+        nothing). ``fsdp2`` reduce-scattered them in the backward pass already.
 
         A rank whose share trained nothing still takes part, with zero gradients."""
-        if self.group.size == 1:
+        if self.group.size == 1 or self.sharded:
             return
         for parameter in self.parameters:
             if parameter.grad is None:
@@ -289,8 +349,8 @@ class Learner:
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)
             else:
                 grad_norm = torch.nn.utils.get_total_norm(grads)
-            metrics["grad_norm"] = float(grad_norm)
-            metrics["grad_norm_clipped"] = float(torch.nn.utils.get_total_norm(grads))
+            metrics["grad_norm"] = sharding.scalar(grad_norm)
+            metrics["grad_norm_clipped"] = sharding.scalar(torch.nn.utils.get_total_norm(grads))
             if math.isfinite(metrics["grad_norm"]):
                 self.optimizer.step()
             else:

@@ -1,0 +1,123 @@
+"""Per-token log-probabilities of completions, with bounded memory at any length.
+
+Why this module exists: the learner needs ``log p(token)`` for every completion token,
+and the obvious ``model(...).logits.log_softmax(-1)`` holds a ``[tokens x vocab]`` fp32
+tensor (an 8k-token response of a 152k-vocabulary model: 5 GB) plus its gradient. Here
+the decoder's hidden states are computed once, and the output head is applied to
+``chunk_tokens`` completion positions at a time under activation checkpointing, so at
+most one chunk's logits exist at once, in the forward pass and again in the backward.
+
+:class:`TokenLogprobs` is an ``nn.Module`` wrapping the causal LM, so that under FSDP2 it
+is the *root* unit (see :mod:`absolutezero_policy.sharding`): its forward unshards the
+parameters outside the decoder blocks (embeddings, final norm, output head) for the whole
+pass, which the separate head calls need.
+
+:func:`pack_micro_batches` splits a batch into micro-batches by padded token count, so a
+single long response cannot blow the memory of a micro-batch sized for short ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from absolutezero.protocol import Sample
+
+
+def padded_tokens(samples: Sequence[Sample]) -> int:
+    """Tokens of the padded ``[rows x (longest prompt + longest completion)]`` layout."""
+    if not samples:
+        return 0
+    width = max(len(s.prompt_ids) for s in samples) + max(len(s.completion_ids) for s in samples)
+    return len(samples) * width
+
+
+def pack_micro_batches(
+    items: Sequence[Any], *, sample_of: Any = lambda item: item, max_samples: int | None = None,
+    max_tokens: int | None = None,
+) -> list[list[Any]]:
+    """Consecutive micro-batches of ``items`` (kept in order: sort them by length first).
+
+    With ``max_tokens`` a micro-batch grows while its padded token count stays within the
+    budget (a sample longer than the budget alone is a micro-batch of one: the floor);
+    otherwise it holds ``max_samples`` items.
+    """
+    if max_tokens is None:
+        size = max(1, int(max_samples or 1))
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
+    batches: list[list[Any]] = []
+    current: list[Any] = []
+    for item in items:
+        candidate = current + [item]
+        if current and padded_tokens([sample_of(x) for x in candidate]) > max_tokens:
+            batches.append(current)
+            candidate = [item]
+        current = candidate
+    if current:
+        batches.append(current)
+    return batches
+
+
+def layout(samples: Sequence[Sample], pad_token_id: int) -> dict[str, Any]:
+    """Prompts left-padded and completions right-padded, so every completion starts in the
+    same column ``prompt_width``; returns the model inputs and the completion targets."""
+    prompt_width = max(len(s.prompt_ids) for s in samples)
+    completion_width = max(len(s.completion_ids) for s in samples)
+    rows = len(samples)
+    input_ids = torch.full((rows, prompt_width + completion_width), pad_token_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, sample in enumerate(samples):
+        start = prompt_width - len(sample.prompt_ids)
+        end = prompt_width + len(sample.completion_ids)
+        input_ids[row, start:end] = torch.tensor(sample.prompt_ids + sample.completion_ids)
+        attention[row, start:end] = 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention,
+        "position_ids": positions,
+        "prompt_width": prompt_width,
+        "targets": input_ids[:, prompt_width:],
+    }
+
+
+class TokenLogprobs(torch.nn.Module):
+    """``forward(...)`` = log-probabilities ``[rows x completion width]`` of the targets.
+
+    ``lm`` is a Hugging Face causal LM whose logits are ``output_head(last hidden
+    state)`` (Llama, Qwen2, Mistral, SmolLM...; not models with logit soft-capping).
+    """
+
+    def __init__(self, lm: torch.nn.Module, chunk_tokens: int = 1024) -> None:
+        super().__init__()
+        if chunk_tokens < 1:
+            raise ValueError(f"logits_chunk_tokens must be >= 1, got {chunk_tokens}")
+        self.lm = lm
+        self.chunk_tokens = int(chunk_tokens)
+
+    def _chunk(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = self.lm.get_output_embeddings()(hidden).float()
+        return logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
+        targets: torch.Tensor, prompt_width: int,
+    ) -> torch.Tensor:
+        body = self.lm.base_model
+        hidden = body(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).last_hidden_state
+        # hidden[:, j] predicts the token at j + 1; the completion starts at prompt_width.
+        hidden = hidden[:, prompt_width - 1 : prompt_width - 1 + targets.shape[1]]
+        pieces = []
+        for start in range(0, targets.shape[1], self.chunk_tokens):
+            h = hidden[:, start : start + self.chunk_tokens]
+            t = targets[:, start : start + self.chunk_tokens]
+            if torch.is_grad_enabled() and h.requires_grad:
+                pieces.append(checkpoint(self._chunk, h, t, use_reentrant=False))
+            else:
+                pieces.append(self._chunk(h, t))
+        return torch.cat(pieces, dim=1)
