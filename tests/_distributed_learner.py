@@ -8,7 +8,8 @@ rank 0 saves the full parameters (gathered when sharded) and the last step's met
 
 Options: ``strategy`` (ddp|fsdp2), ``steps``, ``trainable_layers``, ``checkpointing``
 (0|1), ``max_tokens`` (token budget per micro-batch), ``save``/``load`` (a folder for the
-agent-format training state after/before the steps).
+agent-format training state after/before the steps), ``first_step`` (the index of the
+first step, for a resumed run: step k's batch is seeded with 7 + k).
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def main(model_dir: str, out: str, options: dict[str, str]) -> None:
     if options.get("load"):
         train_state.load_train_state(Path(options["load"]), model, learner.optimizer)
     metrics: dict = {}
-    for step in range(int(options.get("steps", "1"))):
+    first = int(options.get("first_step", "0"))  # a resumed run continues the batch sequence
+    for step in range(first, first + int(options.get("steps", "1"))):
         samples, advantages = batch(model.config.vocab_size, seed=7 + step)
         metrics = learner.step(samples, advantages)
     if options.get("save"):

@@ -146,7 +146,11 @@ class Learner:
         if self.gradient_checkpointing:
             # Transformers' own per-block checkpointing (non-reentrant; it keeps FSDP2's
             # hooks outside the recomputed region).
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable = getattr(model, "activation_checkpointing_enable", None)
+            if enable is not None:  # transformers >= 5.2x
+                enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if strategy == "fsdp2":
             sharding.shard(
                 self.scorer, model, device=self.device, bf16_compute=autocast_bf16, cpu_offload=cpu_offload
