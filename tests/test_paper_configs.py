@@ -24,6 +24,8 @@ from absolutezero.run import agent_options, main
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 PAPER = {"qwen2.5-coder-3b": "Qwen/Qwen2.5-Coder-3B", "qwen2.5-coder-7b": "Qwen/Qwen2.5-Coder-7B"}
+GPUS = {"qwen2.5-coder-3b": 2, "qwen2.5-coder-7b": 4}  # the official code's hardware, 80 GB GPUs
+TOKENS_PER_MICRO_BATCH = {"qwen2.5-coder-3b": 28480, "qwen2.5-coder-7b": 16384}
 SOURCES = ("[paper]", "[official]", "[project]")
 
 
@@ -99,7 +101,11 @@ def test_paper_config_loads_with_the_papers_hyperparameters(name):
     assert sp.seed_size == 256 and list(sp.task_types) == []
     assert config.train.learning_rate == 1e-6 and config.train.trainable_layers == 0
     assert config.train.grad_clip == 1.0 and config.train.weight_decay == 0.0
-    assert config.generation.max_new_tokens == 8096
+    assert config.generation.max_new_tokens == 8096 and config.generation.max_prompt_tokens == 6144
+    # the memory settings the planner names (tests/test_memory_plan.py checks that they fit)
+    train = config.train
+    assert (train.strategy, train.gradient_checkpointing, train.cpu_offload) == ("fsdp2", True, False)
+    assert train.max_tokens_per_micro_batch == TOKENS_PER_MICRO_BATCH[name] and train.logits_chunk_tokens == 1024
     assert (config.generation.temperature, config.generation.top_p) == (1.0, 1.0)
     assert config.generation.dtype == "bfloat16" and config.train.autocast_bf16 is True
     assert config.checkpoint_every == 10 and config.rewards.variant == "paper"
@@ -109,6 +115,7 @@ def test_paper_config_loads_with_the_papers_hyperparameters(name):
     assert dict(config.agent_options.vllm_options) == {"gpu_memory_utilization": 0.4, "max_model_len": 14240}
     # every key the file sets reaches the agent constructor or the environment unchanged
     assert agent_options(config)["max_new_tokens"] == 8096 and agent_options(config)["learning_rate"] == 1e-6
+    assert agent_options(config)["max_prompt_tokens"] == 6144 and agent_options(config)["strategy"] == "fsdp2"
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -136,7 +143,9 @@ def test_every_setting_in_a_paper_config_names_its_source(name):
     for line in settings:
         assert any(source in line for source in SOURCES), f"no source comment: {line!r}"
     header = "\n".join(line for line in lines if line.startswith("#"))
-    assert f"torchrun --standalone --nproc_per_node=4 -m absolutezero.run config=configs/{name}.yaml" in header
+    gpus = GPUS[name]
+    assert f"torchrun --standalone --nproc_per_node={gpus} -m absolutezero.run config=configs/{name}.yaml" in header
+    assert f"python -m absolutezero.plan config=configs/{name}.yaml gpus={gpus} gpu_memory_gb=80" in header
     assert "cannot run on the 2-core CPU machine" in header
 
 

@@ -165,6 +165,7 @@ class PolicyAgent(Agent):
         self.stop_strings = tuple(stop_strings)
         self.chat_template = chat_template
         self.generation_dtype = generation_dtype
+        self._peak_memory = 0
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.model, self.tokenizer = load_model_and_tokenizer(
             model, dtype=torch.float32, device=device, cache_dir=cache_dir
@@ -235,6 +236,14 @@ class PolicyAgent(Agent):
                 temperature=temperature,
                 top_p=top_p,
             )
+
+    @staticmethod
+    def memory_plan(options: dict[str, Any], gpus: int, gpu_memory_gb: float) -> Any:
+        """Memory per GPU of a run with these constructor ``options`` (``python -m
+        absolutezero.plan``); see :mod:`absolutezero_policy.memory_plan`."""
+        from absolutezero_policy.memory_plan import memory_plan
+
+        return memory_plan(options, gpus, gpu_memory_gb)
 
     def encode_prompt(self, prompt: Prompt) -> list[int]:
         """Token ids the model is conditioned on: chat template (with the assistant
@@ -311,6 +320,7 @@ class PolicyAgent(Agent):
             )
 
         samples = self.group.map(generate_rows, list(range(len(flat))))
+        self._note_memory()
         return [samples[i * num_samples : (i + 1) * num_samples] for i in range(len(prompts))]
 
     def update(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
@@ -327,7 +337,23 @@ class PolicyAgent(Agent):
         self.backend.wake_up(self.weights() if push and not self._generates_with_trained_model else None)
         if push:
             metrics["weight_sync_seconds"] = time.perf_counter() - started
+        self._note_memory()
+        for rank, peak in enumerate(self.group.all_gather(self._peak_memory)):
+            metrics[f"peak_memory_gb/rank{rank}"] = peak / 1e9
         return metrics
+
+    def _note_memory(self) -> None:
+        """Track this rank's peak memory: the GPU's used memory (vLLM's pools included,
+        which torch's allocator statistics miss), or the process's peak RSS on a CPU."""
+        device = next(self.model.parameters()).device
+        if device.type == "cuda":
+            free, total = torch.cuda.mem_get_info(device)
+            used = max(total - free, torch.cuda.max_memory_reserved(device))
+        else:
+            import resource
+
+            used = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self._peak_memory = max(self._peak_memory, used)
 
     def weights(self) -> Any:
         """The trained model's parameters as ``(name, full tensor)`` pairs in the

@@ -86,10 +86,10 @@ def full_parameters(model: torch.nn.Module, dtype: torch.dtype | None = None) ->
     """
     for name, parameter in model.named_parameters():
         tensor = parameter.detach()
+        if dtype is not None:  # cast the shard first: the gathered copy is then the small one
+            tensor = tensor.to(dtype)
         if is_sharded(tensor):
             tensor = tensor.full_tensor()
-        if dtype is not None:
-            tensor = tensor.to(dtype)
         yield name, tensor
 
 
