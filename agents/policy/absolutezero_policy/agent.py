@@ -99,7 +99,7 @@ class PolicyAgent(Agent):
         vllm_options: keyword arguments for ``vllm.LLM`` with ``backend="vllm"``
             (``agent_options.vllm_options.gpu_memory_utilization=0.5``,
             ``...kv_cache_memory_bytes=4000000000``, ``...enforce_eager=true``); see
-            ``absolutezero_policy.vllm_backend`` for the CPU defaults.
+            ``absolutezero_policy.vllm_engine`` for the CPU defaults.
         max_prompt_tokens: prompts longer than this (in tokens) are not generated for;
             their sample has ``finish_reason="prompt_too_long"`` and no completion, and
             the trainer drops it. None = no limit.
