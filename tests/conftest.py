@@ -89,6 +89,19 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_model(tmp_path_factory.mktemp("tiny-llama"), LlamaConfig, LlamaForCausalLM, TINY_MODEL_SEED)
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 (tied embeddings, head size 64) + the SmolLM2 tokenizer, for
+    the vLLM tests (vLLM's CPU build needs a supported head size)."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    return save_tiny_model(
+        tmp_path_factory.mktemp("tiny-qwen2"), Qwen2Config, Qwen2ForCausalLM, 4321,
+        hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1,
+        max_position_embeddings=1024,
+    )
+
+
 @pytest.fixture
 def make_tiny_agent(tiny_model_dir: Path):
     """Factory for a PolicyAgent on the tiny model: ``make_tiny_agent(seed=1, ...)``.

@@ -33,12 +33,7 @@ MEAN_GAP = 1e-8
 pytestmark = pytest.mark.slow
 
 
-def _launch(nproc: int, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result
+from test_distributed import _torchrun as _launch  # noqa: E402
 
 
 def _learner(nproc: int, model: Path, out: Path, **options) -> dict:

@@ -35,16 +35,9 @@ LOGPROB_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random Qwen2 of tests/test_vllm_backend.py (tied embeddings, head size 64)."""
-    from conftest import save_tiny_model
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    return save_tiny_model(
-        tmp_path_factory.mktemp("tiny-qwen2"), Qwen2Config, Qwen2ForCausalLM, 4321,
-        hidden_size=128, intermediate_size=256, num_attention_heads=2, num_key_value_heads=1,
-        max_position_embeddings=1024,
-    )
+def qwen_dir(tiny_qwen_dir: Path) -> Path:
+    """The suite's tiny random Qwen2 (conftest.tiny_qwen_dir)."""
+    return tiny_qwen_dir
 
 
 @pytest.fixture(scope="module")
