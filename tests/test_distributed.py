@@ -91,7 +91,11 @@ def test_two_ranks_take_the_same_learner_step_as_one_process(tiny_model_dir, tmp
     before = load_file(str(tiny_model_dir / "model.safetensors"))
     after_one, after_two = torch.load(one), torch.load(two)
     shared = {name: after_one[name] for name in after_two}
-    assert _close(after_one, after_two) < 1e-6
+    # Rounding-level gradient differences (another summation order) moved by AdamW's
+    # ~lr*sign(g) first step: the bound of tests/test_fsdp2.py, 2% of lr (measured 1.5e-6,
+    # i.e. 0.15% of lr, since the learner computes the head's logits in checkpointed chunks).
+    assert _close(after_one, after_two) < 2e-5
+    assert _mean_gap(after_one, after_two) < 1e-8
     # the step really moved the weights (the comparison is not between two no-ops)
     moved = max(float((after_one[n] - before[n]).abs().max()) for n in before if n in shared)
     assert moved > 1e-4
