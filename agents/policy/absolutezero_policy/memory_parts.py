@@ -284,7 +284,9 @@ def plan_memory(
     total = max(update_phase, generation_phase)
     dominant = "update" if update_phase >= generation_phase else "generation"
     fits = total <= gpu_memory and kv_ok
-    host = (weights + gradients + optimizer if cpu_offload else 0) + (vllm_weights if backend == "vllm" and cuda else 0)
+    # vLLM sleeps at level 2 (vllm_weights.SLEEP_LEVEL): its weights are dropped, not
+    # copied to host memory, and the next wake is followed by a full push.
+    host = weights + gradients + optimizer if cpu_offload else 0
     details.update(
         transient_note=transient_note,
         kv_note=kv_note,
@@ -300,11 +302,7 @@ def plan_memory(
             + ("" if not resident_engine else (" + the hf generation copy" if backend == "hf" else " + vLLM (no sleep mode)"))
             + (f"; the gradient all-reduce buffer adds {reduce_buffer / GB:.2f} GB after the backward" if reduce_buffer else "")
         ),
-        host_note=(
-            ("offloaded training state" if cpu_offload else "")
-            + (" + " if cpu_offload and backend == "vllm" and cuda else "")
-            + ("vLLM's weights while it sleeps" if backend == "vllm" and cuda else "")
-        ),
+        host_note="offloaded training state" if cpu_offload else "",
     )
     settings = dict(
         architecture=arch,
