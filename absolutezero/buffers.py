@@ -15,6 +15,15 @@ once full, never deduplicated, and sampled with the global ``random`` module):
   seed flag and insertion serial plus each buffer's insertion counter, so
   :meth:`BufferSet.load` restores the same entries in the same order and the same
   subsequent sampling results for the same generator state.
+* **Undo.** :meth:`BufferSet.record_changes` starts an undo log: each add records the
+  key it stored, the entries its eviction pushed out and the previous insertion
+  counter, so :meth:`BufferChanges.undo` puts the buffers back exactly (same entries,
+  order and counters) in time proportional to the changes, not to the buffers. The
+  trainer rolls a failed step back this way.
+
+This module passes 400 lines because the buffer, its sampling, its persistence and its
+undo log all rely on the same private insertion-order invariants (two serial-ordered
+dicts); splitting them would expose those internals across modules.
 
 Entries are ordered by insertion (their ``serial``); "oldest" and "newest" refer to that
 order, not to the step tag.
@@ -40,6 +49,7 @@ from absolutezero.protocol import Task
 
 __all__ = [
     "RECENT_FRACTION",
+    "BufferChanges",
     "BufferEntry",
     "BufferFileError",
     "BufferSet",
@@ -102,6 +112,10 @@ def _check_capacity(capacity: Any) -> int:
     return capacity
 
 
+#: One recorded add: the key stored, the (key, entry) pairs it evicted, the serial it took.
+_Undo = tuple[str, list[tuple[str, BufferEntry]], int]
+
+
 class TaskBuffer:
     """The tasks of one task type, deduplicated, bounded, oldest non-seed evicted first."""
 
@@ -114,6 +128,7 @@ class TaskBuffer:
         self._others: OrderedDict[str, BufferEntry] = OrderedDict()
         self._next_serial = 0
         self._ordered: list[BufferEntry] | None = []
+        self._undo: list[_Undo] | None = None  # open while a BufferChanges records
 
     @property
     def capacity(self) -> int:
@@ -154,14 +169,32 @@ class TaskBuffer:
                 f"non-seed tasks after {len(self._seeds) + 1} seed tasks; raise "
                 "selfplay.buffer_capacity"
             )
-        self._insert(key, BufferEntry(task, step, bool(seed), self._next_serial))
+        serial = self._next_serial
+        evicted = self._insert(key, BufferEntry(task, step, bool(seed), serial))
         self._next_serial += 1
+        if self._undo is not None:
+            self._undo.append((key, evicted, serial))
         return True
 
-    def _insert(self, key: str, entry: BufferEntry) -> None:
+    def _insert(self, key: str, entry: BufferEntry) -> list[tuple[str, BufferEntry]]:
+        """Store ``entry``; returns the (key, entry) pairs evicted to make room, oldest first."""
         (self._seeds if entry.seed else self._others)[key] = entry
+        evicted = []
         while len(self) > self.capacity:
-            self._others.popitem(last=False)
+            evicted.append(self._others.popitem(last=False))
+        self._ordered = None
+        return evicted
+
+    def _revert(self, log: list[_Undo]) -> None:
+        """Undo the adds of ``log``, newest first: drop the added entry, put the entries
+        its eviction removed back at the old end (they were the oldest), reset the counter."""
+        for key, evicted, serial in reversed(log):
+            self._seeds.pop(key, None)
+            self._others.pop(key, None)
+            for old_key, entry in reversed(evicted):
+                self._others[old_key] = entry
+                self._others.move_to_end(old_key, last=False)
+            self._next_serial = serial
         self._ordered = None
 
     # -- inspection -------------------------------------------------------------------
@@ -313,6 +346,14 @@ class BufferSet:
         """``n`` solver tasks of ``task_type``; see :meth:`TaskBuffer.sample_for_solving`."""
         return self.buffer(task_type).sample_for_solving(n, rng, recency_weight)
 
+    # -- undo -------------------------------------------------------------------------
+
+    def record_changes(self) -> "BufferChanges":
+        """Start recording every add (and the evictions it causes) so that they can be
+        undone. One log at a time: a new call starts a fresh log and the previous
+        :class:`BufferChanges` no longer undoes anything."""
+        return BufferChanges(self)
+
     # -- persistence ------------------------------------------------------------------
 
     def to_jsonl(self) -> str:
@@ -381,3 +422,32 @@ class BufferSet:
         for name, next_serial in header["next_serial"].items():
             buffers._buffers[name]._next_serial = next_serial
         return buffers
+
+
+class BufferChanges:
+    """The undo log of one :class:`BufferSet` since :meth:`BufferSet.record_changes`.
+
+    Call exactly one of :meth:`undo` (put the buffers back as they were when recording
+    started) or :meth:`keep` (accept the changes); both stop the recording.
+    """
+
+    def __init__(self, buffers: BufferSet) -> None:
+        self._logs: list[tuple[TaskBuffer, list[_Undo]]] = []
+        for buffer in buffers._buffers.values():
+            buffer._undo = []
+            self._logs.append((buffer, buffer._undo))
+
+    def undo(self) -> None:
+        """Revert every recorded add, newest first, and stop recording."""
+        for buffer, log in self._logs:
+            if buffer._undo is log:
+                buffer._undo = None
+                buffer._revert(log)
+        self._logs = []
+
+    def keep(self) -> None:
+        """Accept the recorded changes and stop recording."""
+        for buffer, log in self._logs:
+            if buffer._undo is log:
+                buffer._undo = None
+        self._logs = []

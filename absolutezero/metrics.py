@@ -28,6 +28,11 @@ Names (``<t>`` is a task type; a key is only present when its value is defined, 
     tokens/generated, tokens/trained      completion tokens sampled / tokens in the update
     train/<name>                          whatever ``Agent.update`` returned
     eval/<benchmark>/<name>               benchmark results on evaluation steps (run.py)
+    oversight/<category>, oversight/flagged, oversight/flagged/<role>, oversight/dropped
+                                          reviewing plugins' flags (absolutezero.review), when any
+    <plugin>/<name>                       what plugins add (hook ``absolutezero_extra_metrics``)
+
+The step's numbers are put together by :mod:`absolutezero.step_metrics`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ themselves, beside the out-of-distribution CruxEval scores (``eval.every``).
 
 File: ``probe_set.jsonl`` in the run folder, one serialised task per line; a resumed run
 reads it back and re-applies the exclusion.
+
+:func:`propose_held_out` proposes the set with the trainer's proposal phase (no review,
+no buffer, no hooks), :class:`ProbeSet` keeps, saves and scores it.
 """
 
 from __future__ import annotations
@@ -19,16 +22,55 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from absolutezero.atomic import atomic_write_text
 from absolutezero.config import ConfigError
 from absolutezero.protocol import Environment, Task
+from absolutezero.step_records import StepStats
 
-__all__ = ["PROBE_FILE", "ProbeSet"]
+if TYPE_CHECKING:
+    from absolutezero.selfplay import SelfPlayTrainer
+
+__all__ = ["PROBE_FILE", "PROBE_SEED_OFFSET", "ProbeSet", "propose_held_out"]
 
 PROBE_FILE = "probe_set.jsonl"
+#: Added to the run's seed for the probe pass's rng: far from it, so that the probe
+#: pass does not repeat the seeding pass.
+PROBE_SEED_OFFSET = 1_000_003
+
+
+def propose_held_out(
+    trainer: SelfPlayTrainer, per_type: int, seed: int, max_rounds: int
+) -> dict[str, list[Task]]:
+    """Held-out tasks proposed by the trainer's current model, validated like any proposal.
+
+    Proposals use their own ``np.random.default_rng(seed)`` for references (the
+    trainer's rng is untouched) and are kept only when valid, distinct and not already
+    in a buffer. From then on their keys are in ``trainer.held_out``, so no buffer (and
+    so no training batch) ever holds them. Restore the exclusion on resume with
+    ``trainer.exclude``.
+
+    Returns:
+        Up to ``per_type`` tasks per trained task type (fewer if ``max_rounds`` of
+        proposals did not find enough).
+    """
+    rng = np.random.default_rng(seed)
+    found: dict[str, dict[str, Task]] = {t: {} for t in trainer.task_types}
+    for _ in range(max_rounds):
+        lacking = [t for t in trainer.task_types if len(found[t]) < per_type]
+        if not lacking:
+            break
+        for proposal in trainer.propose(lacking, rng, StepStats()):
+            task = proposal.validation.task
+            if task is None or task in trainer.buffers or len(found[task.task_type]) >= per_type:
+                continue
+            found[task.task_type].setdefault(task.key(), task)
+    tasks = {t: list(chosen.values()) for t, chosen in found.items()}
+    trainer.exclude(task for chosen in tasks.values() for task in chosen)
+    return tasks
 
 
 class ProbeSet:

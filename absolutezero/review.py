@@ -15,19 +15,24 @@ the merged decision, the same way for every environment:
   proposal's task does not enter a buffer;
 * ``stop``: the step finishes, is checkpointed, and the run ends cleanly with the reason.
 
-Flags are counted per category into the step's metrics (``oversight/<category>``).
+Flags are counted per category into the step's metrics (``oversight/<category>``) by
+:class:`ReviewTally`: the counts are part of this hook's contract, the same for every
+reviewing plugin, so the core computes them; a plugin's other numbers come through
+``absolutezero_extra_metrics``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
 
-__all__ = ["NO_REVIEW", "Flag", "Review", "ReviewItem", "collect_reviews", "flag_metrics", "merge_counts"]
+__all__ = [
+    "NO_REVIEW", "Flag", "Review", "ReviewItem", "ReviewTally", "collect_reviews", "flag_metrics", "merge_counts",
+]
 
 
 @dataclass(frozen=True)
@@ -141,3 +146,18 @@ def merge_counts(total: dict[str, float], more: dict[str, float]) -> dict[str, f
         total[name] = total.get(name, 0.0) + value
     return total
 
+
+
+@dataclass
+class ReviewTally:
+    """The reviews of one step (or of seeding) over all its phases: the summed
+    :func:`flag_metrics` counts and the first stop reason any review gave."""
+
+    counts: dict[str, float] = field(default_factory=dict)
+    stop: str | None = None
+
+    def add(self, reviews: Sequence[Review], items: Sequence[ReviewItem]) -> None:
+        """Count one phase's ``reviews`` of ``items``."""
+        merge_counts(self.counts, flag_metrics(reviews, items))
+        if self.stop is None:
+            self.stop = next((review.stop for review in reviews if review.stop), None)

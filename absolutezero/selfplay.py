@@ -1,4 +1,4 @@
-"""The self-play step and loop: propose, validate, estimate learnability, solve, train.
+"""The self-play step: propose, validate, estimate learnability, solve, train.
 
 :class:`SelfPlayTrainer` is environment- and agent-agnostic: it only calls the
 :class:`~absolutezero.protocol.Environment` and :class:`~absolutezero.protocol.Agent`
@@ -8,30 +8,26 @@ methods, the buffers, rewards, TRR++ and the plugin hooks. One step (``T`` task 
     1. propose   T*B proposer prompts (K references each, drawn with the trainer's rng)
                  -> ONE agent.generate (1 sampled completion each)
     2. validate  ONE env.validate over all proposals -> plugin absolutezero_filter_proposal
-                 -> valid tasks enter their buffer (tagged with the step; task_accepted /
-                 task_rejected hooks)
-    3. solve     T*S tasks: up to ``fresh_share`` of them this step's new valid
+    3. accept    reviewing plugins read the proposals; valid, unreviewed-away tasks enter
+                 their buffer (tagged with the step; task_accepted / task_rejected hooks)
+    4. solve     T*S tasks: up to ``fresh_share`` of them this step's new valid
                  proposals, the rest drawn from the buffers with recency bias; plus
                  every valid proposal repeated n times (learnability rollouts)
                  -> ONE agent.generate (sampled, never greedy)
                  -> plugin absolutezero_filter_answer -> ONE env.verify
-    4. rewards   proposer: format penalty / unlearnable / 1 - p̄ from the n rollouts;
+    5. rewards   proposer: format penalty / unlearnable / 1 - p̄ from the n rollouts;
                  solver: correctness; plus plugin absolutezero_reward_terms
-    5. TRR++     advantages over all trained samples, groups (role, task type)
-    6. update    ONE agent.update(samples, advantages)
+    6. TRR++     advantages over all trained samples, groups (role, task type)
+    7. update    ONE agent.update(samples, advantages)
 
 Batching every generation of a phase into one call is what makes a step affordable on a
 CPU (batch 32 generates ~5x more tokens/s than batch 1), and the n rollouts of one task
 are adjacent so the agent can share their prompt's prefill.
 
-**Seeding** (:meth:`SelfPlayTrainer.seed`), as in the paper: before any training the
-untrained model proposes until every buffer holds ``seed_size`` distinct valid tasks
-beyond the environment's own seeds; these are validated like any proposal.
-
-**Held-out tasks** (:meth:`SelfPlayTrainer.propose_held_out`): a probe set proposed by
-the untrained model with its own rng. Its tasks never enter a buffer, even when the
-model proposes one of them again later, so the probe measures generalisation, not
-memorisation.
+Around the step: seeding the buffers before training is :mod:`absolutezero.seeding`,
+the held-out probe set :mod:`absolutezero.probe`, metric names
+:mod:`absolutezero.step_metrics`; all three reuse the phases here (``propose``,
+``accept``, ``solve_greedily``).
 
 **Learnability rollouts are not trained on.** As in the paper, they only estimate p̄ for
 the proposer's reward; the solver learns from its solve batch. Training on them would
@@ -40,16 +36,21 @@ double-count tasks whose rewards were already used to score the proposer.
 
 **Consistency.** A step either completes (the agent has been updated and the step
 counter advanced) or leaves the trainer as it was before the step: an exception or
-Ctrl-C before the update restores the buffers and the rng. Ctrl-C during the update is
-held back until the update is finished (the result then has ``interrupted=True``). The
-agent's own sampling generator is the one thing an interrupted step cannot rewind.
+Ctrl-C before the update restores the buffers and the rng
+(:class:`~absolutezero.rollback.Rollback`, which undoes the step's buffer adds instead
+of copying the buffers). Ctrl-C during the update
+is held back until the update is finished (the result then has ``interrupted=True``).
+The agent's own sampling generator is the one thing an interrupted step cannot rewind.
+
+This module passes 400 lines because the phases share the trainer's state and its one
+rng: keeping them in one class keeps the order of random draws (which a run's
+reproducibility depends on) readable in one place.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -61,88 +62,19 @@ from absolutezero.buffers import BufferSet
 from absolutezero.checkpoint import defer_keyboard_interrupt
 from absolutezero.config import ConfigError, SelfPlayConfig, did_you_mean
 from absolutezero.distributed import Group
-from absolutezero.metrics import (
-    group_prefix,
-    mean_or_none,
-    proposer_metrics,
-    sample_metrics,
-    solver_metrics,
-)
 from absolutezero.protocol import PROMPT_TOO_LONG, PROPOSE, SOLVE, Agent, Environment, Prompt, Sample, Task, Validation, Verdict
-from absolutezero.review import NO_REVIEW, Review, ReviewItem, collect_reviews, flag_metrics, merge_counts
+from absolutezero.review import ReviewItem, collect_reviews
 from absolutezero.rewards import PAPER, RewardScheme, propose_reward, solve_reward
-from absolutezero.trrpp import advantage_stats, stats_metrics, trrpp_advantages
+from absolutezero.rollback import Rollback
+from absolutezero.step_metrics import buffer_metrics, scoring_metrics, work_metrics
+from absolutezero.step_records import PROMPT_TOO_LONG_VALIDATION, Answer, Proposal, StepResult, StepStats
+from absolutezero.trrpp import trrpp_advantages
 
 __all__ = ["SelfPlayTrainer", "StepResult"]
 
 
-@dataclass
-class StepResult:
-    """What one step (or the seeding stage, ``step == 0``) produced.
-
-    ``metrics`` is the flat mapping documented in :mod:`absolutezero.metrics`;
-    ``interrupted`` is True when Ctrl-C arrived during the agent update (the step is
-    complete and counted; the caller should save and stop); ``stop`` is a reviewing
-    plugin's reason to end the run (the step is complete; save, then stop).
-    """
-
-    step: int
-    metrics: dict[str, float]
-    interrupted: bool = False
-    stop: str | None = None
-
-
-@dataclass
-class _StepStats:
-    """Seconds per phase and completion tokens generated during one step."""
-
-    times: dict[str, float] = field(
-        default_factory=lambda: {"generation": 0.0, "validation": 0.0, "verification": 0.0}
-    )
-    generated_tokens: int = 0
-    prompts_dropped: int = 0  # over the agent's prompt limit: not generated, not trained
-    oversight: dict[str, float] = field(default_factory=dict)
-    stop: str | None = None
-
-    def add_time(self, phase: str, started: float) -> None:
-        self.times[phase] = self.times.get(phase, 0.0) + time.perf_counter() - started
-
-
-@dataclass
-class _Proposal:
-    task_type: str
-    prompt: Prompt
-    sample: Sample
-    validation: Validation = field(default_factory=lambda: Validation(None))
-    new: bool = False
-    verdicts: list[Verdict] = field(default_factory=list)
-    reward: float = 0.0
-    review: Review = NO_REVIEW
-
-    @property
-    def response(self) -> str:
-        return self.prompt.prefill + self.sample.text
-
-
-@dataclass
-class _Answer:
-    task: Task
-    prompt: Prompt
-    sample: Sample
-    verdict: Verdict = field(default_factory=lambda: Verdict(0.0))
-    reward: float = 0.0
-    review: Review = NO_REVIEW
-
-    @property
-    def response(self) -> str:
-        return self.prompt.prefill + self.sample.text
-
-
-#: A proposal whose prompt was over the agent's limit: nothing was generated to validate.
-_PROMPT_TOO_LONG_VALIDATION = Validation(None, "prompt over the agent's prompt limit (not generated)", format_ok=True)
-
-
 def _empty_plugin_manager() -> pluggy.PluginManager:
+    """A manager with the hook specs and no plugin (tests; ranks other than 0)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     return manager
@@ -253,77 +185,6 @@ class SelfPlayTrainer:
         self.step_count = int(state["step"])
         self.seeded = bool(state["seeded"])
 
-    def _snapshot(self) -> tuple[dict[str, Any], str, bool]:
-        return self.rng.bit_generator.state, self.buffers.to_jsonl(), self.seeded
-
-    def _restore(self, snapshot: tuple[dict[str, Any], str, bool]) -> None:
-        rng_state, buffers, seeded = snapshot
-        self.rng.bit_generator.state = rng_state
-        self.buffers = BufferSet.from_jsonl(buffers, self.buffers.capacity)
-        self.seeded = seeded
-
-    # -- the loop ---------------------------------------------------------------------
-
-    def iterate(self, until: int) -> Iterator[StepResult]:
-        """Seed if needed (yielding the seeding result as step 0), then step until
-        ``step_count == until``, yielding each step's result."""
-        if not self.seeded:
-            yield self.seed()
-        while self.step_count < until:
-            yield self.step()
-
-    def seed(self) -> StepResult:
-        """Fill the buffers before training: the environment's seed tasks, then rounds of
-        proposals by the untrained model (validated, deduplicated, not trained on) until
-        every trained task type's buffer holds ``seed_size`` more distinct tasks, or
-        ``seed_max_rounds`` rounds have run.
-
-        Returns:
-            Step 0's result: ``seed/<t>/valid_rate`` over all seeding proposals,
-            ``seed/<t>/tasks`` (distinct tasks added), ``seed/rounds``, buffer sizes, time.
-        """
-        from tqdm.auto import tqdm
-
-        snapshot = self._snapshot()
-        try:
-            started = time.perf_counter()
-            for task_type in self.buffers.task_types:
-                for task in self.env.seed_tasks(task_type):
-                    self.buffers.add(task, 0, seed=True)
-            base = self.buffers.sizes()
-            want = self.settings.seed_size
-
-            def added(task_type: str) -> int:
-                return self.buffers.sizes()[task_type] - base[task_type]
-
-            valid: dict[str, list[bool]] = {t: [] for t in self.task_types}
-            stats = _StepStats()
-            rounds = 0
-            with tqdm(total=want * len(self.task_types), desc="seeding", unit="task",
-                      disable=not self.progress or want == 0, dynamic_ncols=True) as bar:
-                while rounds < self.settings.seed_max_rounds:
-                    lacking = [t for t in self.task_types if added(t) < want]
-                    if not lacking or stats.stop:
-                        break
-                    rounds += 1
-                    for proposal in self._propose(0, stats, lacking):
-                        valid[proposal.task_type].append(proposal.validation.valid)
-                    bar.update(sum(min(want, added(t)) for t in self.task_types) - bar.n)
-                    bar.set_postfix({t: added(t) for t in self.task_types}, refresh=True)
-            metrics: dict[str, float] = {"seed/rounds": float(rounds)}
-            for task_type, flags in valid.items():
-                if flags:
-                    metrics[f"seed/{task_type}/valid_rate"] = float(np.mean(flags))
-                metrics[f"seed/{task_type}/tasks"] = float(added(task_type))
-            metrics.update(self._buffer_metrics())
-            metrics.update(stats.oversight)
-            metrics["time/seeding"] = time.perf_counter() - started
-        except BaseException:
-            self._restore(snapshot)
-            raise
-        self.seeded = True
-        return StepResult(0, metrics, stop=stats.stop)
-
     def use_seed_buffers(self, buffers: BufferSet) -> None:
         """Start from saved seed buffers (a previous run's ``seed_buffers.jsonl``) instead
         of seeding.
@@ -339,48 +200,29 @@ class SelfPlayTrainer:
         self.buffers = buffers
         self.seeded = True
 
-    def propose_held_out(self, per_type: int, seed: int, max_rounds: int) -> dict[str, list[Task]]:
-        """Held-out tasks proposed by the current model, validated like any proposal.
-
-        Proposals use their own ``np.random.default_rng(seed)`` for references (the
-        trainer's rng is untouched) and are kept only when valid, distinct and not already
-        in a buffer. From then on their keys are in :attr:`held_out`, so no buffer (and so
-        no training batch) ever holds them. Restore the exclusion on resume with
-        :meth:`exclude`.
-
-        Returns:
-            Up to ``per_type`` tasks per trained task type (fewer if ``max_rounds`` of
-            proposals did not find enough).
-        """
-        rng = np.random.default_rng(seed)
-        found: dict[str, dict[str, Task]] = {t: {} for t in self.task_types}
-        for _ in range(max_rounds):
-            lacking = [t for t in self.task_types if len(found[t]) < per_type]
-            if not lacking:
-                break
-            for proposal in self._propose(0, _StepStats(), lacking, rng=rng, add=False):
-                task = proposal.validation.task
-                if task is None or task in self.buffers or len(found[task.task_type]) >= per_type:
-                    continue
-                found[task.task_type].setdefault(task.key(), task)
-        tasks = {t: list(chosen.values()) for t, chosen in found.items()}
-        self.exclude(task for chosen in tasks.values() for task in chosen)
-        return tasks
-
     def exclude(self, tasks: Iterator[Task] | Sequence[Task]) -> None:
         """Never add these tasks to a buffer (held-out evaluation tasks)."""
         self.held_out.update(task.key() for task in tasks)
 
-    def solve_greedily(self, tasks: Sequence[Task]) -> list[Verdict]:
-        """Greedy answers to ``tasks`` and their verdicts (for held-out evaluation; no
-        training, no buffers, trainer rng untouched)."""
-        if not tasks:
-            return []
-        prompts = [self.env.solver_prompt(task) for task in tasks]
-        outputs = self.agent.generate(prompts, num_samples=1, greedy=True)
-        answers = [_Answer(task, prompt, samples[0]) for task, prompt, samples in zip(tasks, prompts, outputs)]
-        self._verify(answers, _StepStats())
-        return [answer.verdict for answer in answers]
+    def rollback_point(self) -> Rollback:
+        """A :class:`Rollback` to the trainer's state now (the buffers start recording)."""
+        return Rollback(self)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def iterate(self, until: int) -> Iterator[StepResult]:
+        """Seed if needed (yielding the seeding result as step 0), then step until
+        ``step_count == until``, yielding each step's result."""
+        if not self.seeded:
+            yield self.seed()
+        while self.step_count < until:
+            yield self.step()
+
+    def seed(self) -> StepResult:
+        """Fill the buffers before training; see :func:`absolutezero.seeding.seed_by_proposing`."""
+        from absolutezero.seeding import seed_by_proposing
+
+        return seed_by_proposing(self)
 
     def step(self) -> StepResult:
         """One self-play step (seeds first if :meth:`seed` has not run).
@@ -391,73 +233,68 @@ class SelfPlayTrainer:
         if not self.seeded:
             self.seed()
         step = self.step_count + 1
-        snapshot = self._snapshot()
+        rollback = self.rollback_point()
         started = time.perf_counter()
-        stats = _StepStats()
+        stats = StepStats()
         try:
-            proposals = self._propose(step, stats)
+            proposals = self.propose(self.task_types, self.rng, stats)
+            self.accept(step, stats, proposals)
             answers = self._solve(step, proposals, stats)
             samples, advantages, metrics = self._score(proposals, answers)
-        except BaseException:
-            self._restore(snapshot)
-            raise
-        update_started = time.perf_counter()
-        try:
+            update_started = time.perf_counter()
             with defer_keyboard_interrupt(raise_after=False) as interrupt:
                 train_metrics = self.agent.update(samples, list(advantages))
                 self.step_count = step
         except BaseException:
-            self._restore(snapshot)
+            rollback.undo()
             raise
+        rollback.keep()
         stats.add_time("update", update_started)
         stats.add_time("step", started)
-        metrics.update({f"train/{name}": value for name, value in dict(train_metrics).items()})
-        metrics.update({f"time/{name}": value for name, value in stats.times.items()})
-        metrics["tokens/generated"] = float(stats.generated_tokens)
-        metrics["generation/prompts_dropped"] = float(stats.prompts_dropped)
-        metrics.update(self._buffer_metrics())
-        metrics.update(stats.oversight)
-        return StepResult(step, metrics, interrupted=interrupt.received, stop=stats.stop)
+        metrics.update(work_metrics(stats, train_metrics))
+        metrics.update(self.state_metrics(stats))
+        metrics.update(self.plugin_metrics(step, metrics))
+        return StepResult(step, metrics, interrupted=interrupt.received, stop=stats.reviews.stop)
+
+    def state_metrics(self, stats: StepStats) -> dict[str, float]:
+        """Buffer sizes after the step and the counts of its reviews' flags."""
+        return {**buffer_metrics(self.buffers), **stats.reviews.counts}
+
+    def plugin_metrics(self, step: int, metrics: dict[str, float]) -> dict[str, float]:
+        """What plugins add to the step's ``metrics`` (``absolutezero_extra_metrics``);
+        decided on rank 0 like every plugin decision."""
+        return self.group.from_main(lambda: plugins.extra_metrics(self.pm, step, metrics.keys()))
 
     # -- phases -----------------------------------------------------------------------
 
-    def _generate(self, prompts: Sequence[Prompt], stats: _StepStats) -> list[Sample]:
-        if not prompts:
-            return []
-        started = time.perf_counter()
-        outputs = self.agent.generate(list(prompts), num_samples=1, greedy=False)
-        stats.add_time("generation", started)
-        if len(outputs) != len(prompts) or any(len(samples) != 1 for samples in outputs):
-            raise RuntimeError(
-                f"agent.generate returned {[len(s) for s in outputs]} samples for {len(prompts)} "
-                "prompts with num_samples=1; an Agent must return one list of num_samples per prompt"
-            )
-        chosen = [samples[0] for samples in outputs]
-        stats.generated_tokens += sum(len(sample.completion_ids) for sample in chosen)
-        stats.prompts_dropped += sum(sample.finish_reason == PROMPT_TOO_LONG for sample in chosen)
-        return chosen
+    def propose(self, task_types: Sequence[str], rng: np.random.Generator, stats: StepStats) -> list[Proposal]:
+        """``propose_batch`` proposals per task type in ``task_types``, generated in one
+        call, validated by the environment and filtered by plugins; nothing is stored.
 
-    def _propose(
-        self,
-        step: int,
-        stats: _StepStats,
-        task_types: Sequence[str] | None = None,
-        rng: np.random.Generator | None = None,
-        add: bool = True,
-    ) -> list[_Proposal]:
-        """Generate, validate and filter one batch of proposals (``propose_batch`` per task
-        type); with ``add``, valid tasks enter their buffers (held-out ones excepted) and
-        the accepted/rejected hooks run."""
-        rng = self.rng if rng is None else rng
+        ``rng`` draws every prompt's references and choices, in task-type order.
+        """
         prompts: list[tuple[str, Prompt]] = []
-        for task_type in self.task_types if task_types is None else task_types:
+        for task_type in task_types:
             for _ in range(self.settings.propose_batch):
                 references = self.buffers.sample_references(
                     self.env.reference_types(task_type), self.settings.references, rng
                 )
                 prompts.append((task_type, self.env.proposer_prompt(task_type, references, rng)))
         samples = self._generate([prompt for _, prompt in prompts], stats)
-        proposals = [_Proposal(t, prompt, sample) for (t, prompt), sample in zip(prompts, samples)]
+        proposals = [Proposal(t, prompt, sample) for (t, prompt), sample in zip(prompts, samples)]
+        validations = self._validate(proposals, stats)
+        reasons = self.group.from_main(lambda: [
+            plugins.filter_proposal(self.pm, v.task, p.response) if v.valid else None
+            for p, v in zip(proposals, validations)
+        ])
+        for proposal, validation, reason in zip(proposals, validations, reasons):
+            if reason is not None:
+                validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
+            proposal.validation = validation
+        return proposals
+
+    def _validate(self, proposals: list[Proposal], stats: StepStats) -> list[Validation]:
+        """The environment's validation of each generated proposal (split over the ranks)."""
         generated = [p for p in proposals if p.sample.finish_reason != PROMPT_TOO_LONG]
         started = time.perf_counter()
         checked = self.group.map(
@@ -470,7 +307,7 @@ class SelfPlayTrainer:
                 f"{self.env.name!r}.validate returned {len(checked)} results for {len(generated)} proposals"
             )
         by_proposal = dict(zip(map(id, generated), checked))
-        validations = [by_proposal.get(id(p), _PROMPT_TOO_LONG_VALIDATION) for p in proposals]
+        validations = [by_proposal.get(id(p), PROMPT_TOO_LONG_VALIDATION) for p in proposals]
         for proposal, validation in zip(proposals, validations):
             if validation.valid:
                 assert validation.task is not None
@@ -479,18 +316,13 @@ class SelfPlayTrainer:
                         f"{self.env.name!r}.validate turned a {proposal.task_type!r} proposal into a "
                         f"{validation.task.task_type!r} task; environments must keep the task type"
                     )
-        reasons = self.group.from_main(lambda: [
-            plugins.filter_proposal(self.pm, v.task, p.response) if v.valid else None
-            for p, v in zip(proposals, validations)
-        ])
-        for proposal, validation, reason in zip(proposals, validations, reasons):
-            if reason is not None:
-                validation = Validation(None, f"rejected by plugin: {reason}", format_ok=True)
-            proposal.validation = validation
-        if not add:
-            return proposals
+        return validations
+
+    def accept(self, step: int, stats: StepStats, proposals: list[Proposal]) -> None:
+        """Reviewing plugins read ``proposals``; the valid ones no review dropped enter
+        their buffer (held-out tasks excepted) and the accepted/rejected hooks run."""
         self._review(
-            step, stats, proposals,
+            stats, proposals,
             [ReviewItem(step, PROPOSE, p.task_type, p.response, trained=step > 0) for p in proposals],
         )
         for proposal in proposals:
@@ -511,22 +343,46 @@ class SelfPlayTrainer:
                     task_type=proposal.task_type, response=proposal.response,
                     reason=validation.reason or "invalid", step=step,
                 )
-        return proposals
 
-    def _review(self, step: int, stats: _StepStats, owners: Sequence[Any], items: list[ReviewItem]) -> None:
+    def _review(self, stats: StepStats, owners: Sequence[Any], items: list[ReviewItem]) -> None:
         """Reviewing plugins read ``items``; each owner (proposal or answer) gets its
         review, and the counts and any stop reason go into ``stats``."""
         reviews = self.group.from_main(lambda: collect_reviews(self.pm, items))
         for owner, review in zip(owners, reviews):
             owner.review = review
-        merge_counts(stats.oversight, flag_metrics(reviews, items))
-        if stats.stop is None:
-            stats.stop = next((r.stop for r in reviews if r.stop), None)
+        stats.reviews.add(reviews, items)
 
-    def _solve(self, step: int, proposals: list[_Proposal], stats: _StepStats) -> list[_Answer]:
+    def solve_greedily(self, tasks: Sequence[Task]) -> list[Verdict]:
+        """Greedy answers to ``tasks`` and their verdicts (for held-out evaluation; no
+        training, no buffers, trainer rng untouched)."""
+        if not tasks:
+            return []
+        prompts = [self.env.solver_prompt(task) for task in tasks]
+        outputs = self.agent.generate(prompts, num_samples=1, greedy=True)
+        answers = [Answer(task, prompt, samples[0]) for task, prompt, samples in zip(tasks, prompts, outputs)]
+        self._verify(answers, StepStats())
+        return [answer.verdict for answer in answers]
+
+    def _generate(self, prompts: Sequence[Prompt], stats: StepStats) -> list[Sample]:
+        if not prompts:
+            return []
+        started = time.perf_counter()
+        outputs = self.agent.generate(list(prompts), num_samples=1, greedy=False)
+        stats.add_time("generation", started)
+        if len(outputs) != len(prompts) or any(len(samples) != 1 for samples in outputs):
+            raise RuntimeError(
+                f"agent.generate returned {[len(s) for s in outputs]} samples for {len(prompts)} "
+                "prompts with num_samples=1; an Agent must return one list of num_samples per prompt"
+            )
+        chosen = [samples[0] for samples in outputs]
+        stats.generated_tokens += sum(len(sample.completion_ids) for sample in chosen)
+        stats.prompts_dropped += sum(sample.finish_reason == PROMPT_TOO_LONG for sample in chosen)
+        return chosen
+
+    def _solve(self, step: int, proposals: list[Proposal], stats: StepStats) -> list[Answer]:
         """Learnability rollouts for valid proposals and the solve batch, in one generate."""
         n = self.settings.learnability_samples
-        rollouts: list[tuple[_Proposal, Task, Prompt]] = []
+        rollouts: list[tuple[Proposal, Task, Prompt]] = []
         for proposal in proposals:
             task = proposal.validation.task
             if task is not None:
@@ -545,9 +401,9 @@ class SelfPlayTrainer:
             batch.extend((task, self.env.solver_prompt(task)) for task in tasks)
         jobs = [(task, prompt) for _, task, prompt in rollouts] + batch
         samples = self._generate([prompt for _, prompt in jobs], stats)
-        answers = [_Answer(task, prompt, sample) for (task, prompt), sample in zip(jobs, samples)]
+        answers = [Answer(task, prompt, sample) for (task, prompt), sample in zip(jobs, samples)]
         self._verify(answers, stats)
-        self._review(step, stats, answers, [
+        self._review(stats, answers, [
             ReviewItem(step, SOLVE, a.task.task_type, a.response, trained=i >= len(rollouts))
             for i, a in enumerate(answers)
         ])
@@ -555,8 +411,8 @@ class SelfPlayTrainer:
             proposal.verdicts.append(answer.verdict)
         return answers[len(rollouts):]
 
-    def _verify(self, answers: list[_Answer], stats: _StepStats) -> None:
-        pending: list[_Answer] = []
+    def _verify(self, answers: list[Answer], stats: StepStats) -> None:
+        pending: list[Answer] = []
         reasons = self.group.from_main(
             lambda: [plugins.filter_answer(self.pm, a.task, a.response) for a in answers]
         )
@@ -583,10 +439,10 @@ class SelfPlayTrainer:
             answer.verdict = verdict
 
     def _score(
-        self, proposals: list[_Proposal], answers: list[_Answer]
+        self, proposals: list[Proposal], answers: list[Answer]
     ) -> tuple[list[Sample], np.ndarray, dict[str, float]]:
         """Rewards (with plugin terms and review penalties), TRR++ advantages over the
-        samples no review dropped, and the step's metrics."""
+        samples no review dropped, and the step's scoring metrics."""
         rewards: list[float] = []
         groups: list[tuple[str, str]] = []
         samples: list[Sample] = []
@@ -609,39 +465,5 @@ class SelfPlayTrainer:
                 groups.append((SOLVE, a.task.task_type))
                 samples.append(a.sample)
         advantages = trrpp_advantages(rewards, groups)
-        metrics = stats_metrics(advantage_stats(rewards, groups))
-        for role in (PROPOSE, SOLVE):
-            for task_type in self.task_types:
-                chosen = [i for i, g in enumerate(groups) if g == (role, task_type)]
-                metrics.update(sample_metrics(
-                    group_prefix(role, task_type),
-                    [float(advantages[i]) for i in chosen],
-                    [len(samples[i].completion_ids) for i in chosen],
-                    [samples[i].finish_reason == "length" for i in chosen],
-                ))
-        for task_type in self.task_types:
-            mine = [p for p in proposals if p.task_type == task_type]
-            metrics.update(proposer_metrics(
-                group_prefix(PROPOSE, task_type),
-                [p.validation.valid for p in mine], [p.validation.format_ok for p in mine],
-                [p.new for p in mine],
-                [float(np.mean([v.correct for v in p.verdicts])) for p in mine if p.validation.valid],
-            ))
-            solved = [a for a in answers if a.task.task_type == task_type]
-            metrics.update(solver_metrics(
-                group_prefix(SOLVE, task_type),
-                [a.verdict.correct for a in solved], [a.verdict.format_ok for a in solved],
-            ))
-        overall = {
-            "overall/valid_rate": mean_or_none(p.validation.valid for p in proposals),
-            "overall/solve_rate": mean_or_none(a.verdict.correct for a in answers),
-            "overall/propose_reward_mean": mean_or_none(p.reward for p in proposals),
-            "overall/solve_reward_mean": mean_or_none(a.reward for a in answers),
-        }
-        metrics.update({name: value for name, value in overall.items() if value is not None})
-        metrics["learnability/rollouts"] = float(sum(len(p.verdicts) for p in proposals))
-        metrics["tokens/trained"] = float(sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples))
+        metrics = scoring_metrics(self.task_types, proposals, answers, rewards, groups, samples, advantages)
         return samples, advantages, metrics
-
-    def _buffer_metrics(self) -> dict[str, float]:
-        return {f"buffer/{t}/size": float(size) for t, size in self.buffers.sizes().items()}

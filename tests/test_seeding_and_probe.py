@@ -14,7 +14,7 @@ import pytest
 from absolutezero.buffers import BufferSet
 from absolutezero.config import ConfigError
 from absolutezero.metrics import read_metrics
-from absolutezero.probe import PROBE_FILE, ProbeSet
+from absolutezero.probe import PROBE_FILE, ProbeSet, propose_held_out
 from absolutezero.protocol import Task
 from absolutezero.run import SEED_BUFFERS_FILE, main
 from test_selfplay_loop import make_trainer
@@ -68,7 +68,7 @@ def test_held_out_tasks_never_enter_a_buffer_or_a_solve_batch():
     trainer.seed()
     before = trainer.buffers.to_jsonl()
     trainer_rng = trainer.rng.bit_generator.state
-    held = trainer.propose_held_out(per_type=3, seed=99, max_rounds=10)
+    held = propose_held_out(trainer, per_type=3, seed=99, max_rounds=10)
     assert trainer.buffers.to_jsonl() == before  # proposing the probe set adds nothing
     assert trainer.rng.bit_generator.state == trainer_rng  # and uses its own rng
     tasks = [task for chosen in held.values() for task in chosen]
@@ -103,7 +103,7 @@ def test_held_out_tasks_never_enter_a_buffer_or_a_solve_batch():
 def test_probe_set_round_trips_and_scores_greedily(tmp_path):
     trainer = make_trainer(seed_size=2, seed_max_rounds=5)
     trainer.seed()
-    probe = ProbeSet(trainer.propose_held_out(per_type=2, seed=5, max_rounds=5))
+    probe = ProbeSet(propose_held_out(trainer, per_type=2, seed=5, max_rounds=5))
     path = tmp_path / PROBE_FILE
     probe.save(path, trainer.env)
     loaded = ProbeSet.load(path, trainer.env, trainer.task_types)
@@ -121,10 +121,10 @@ def test_probe_set_round_trips_and_scores_greedily(tmp_path):
 
 
 def _run_args(tmp_path: Path, model: Path, name: str, *extra: str) -> list[str]:
-    return [f"out={tmp_path}", "env=arith", f"model={model}", f"name={name}", "steps=1", "progress=false",
-            "generation.max_new_tokens=6", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+    return [f"out={tmp_path}", "env=arith", f"agent_options.model={model}", f"name={name}", "steps=1", "progress=false",
+            "agent_options.max_new_tokens=6", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
             "selfplay.seed_size=1", "selfplay.seed_max_rounds=2", "probe.every=1", "probe.per_type=2",
-            "probe.max_rounds=2", "train.autocast_bf16=false", *extra]
+            "probe.max_rounds=2", "agent_options.autocast_bf16=false", *extra]
 
 
 def test_a_run_saves_its_seed_buffers_and_a_second_run_reuses_them(tmp_path, tiny_model_dir, capsys):
