@@ -13,13 +13,17 @@ import path in the run config's ``plugins=`` list; see :mod:`absolutezero.plugin
 Hooks that return a value are called on every plugin; pluggy collects the non-``None``
 results into a list (the most recently registered plugin first). Use the helpers in
 :mod:`absolutezero.plugins` (``filter_proposal``, ``filter_answer``, ``reward_bonus``,
-``collect_executors``) rather than interpreting that list by hand.
+``extra_metrics``, ``run_summary``) rather than interpreting
+that list by hand.
+
+The core names no plugin's files, metrics or messages. A plugin writes its own files
+into the run folder it receives in ``absolutezero_run_start``, adds its numbers to each
+step's record with ``absolutezero_extra_metrics`` and its lines to the run's final
+message with ``absolutezero_run_summary``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
 
 import pluggy
 from omegaconf import DictConfig
@@ -39,7 +43,8 @@ def absolutezero_run_start(config: DictConfig, run_dir: str) -> None:
 
     Args:
         config: the resolved run configuration (read-only by convention).
-        run_dir: the run's output folder (it exists).
+        run_dir: the run's output folder (it exists). A plugin keeps its own files here
+            (e.g. the oversight plugin's ``oversight.jsonl``); the core never names them.
 
     Return value: ignored.
     """
@@ -68,6 +73,37 @@ def absolutezero_step_metrics(step: int, metrics: dict[str, float]) -> None:
             solve rates, advantage stats, lengths, buffer sizes, timings). Do not mutate.
 
     Return value: ignored. Loggers (TensorBoard, W&B, ...) hook in here.
+    """
+
+
+@hookspec
+def absolutezero_extra_metrics(step: int) -> dict[str, float] | None:
+    """Called at the end of every step (and of seeding, ``step == 0``), after the core's
+    metrics are computed and before the step's record is returned and written; only on
+    the main process of a distributed run.
+
+    Args:
+        step: the step being finished.
+
+    Returns:
+        Metrics to add to the step's record (name -> number; prefix the names with the
+        plugin's own namespace, e.g. ``myplugin/...``), or ``None`` for none. A name the
+        core or another plugin already set is an error.
+    """
+
+
+@hookspec
+def absolutezero_run_summary(run_dir: str, status: str) -> list[str] | None:
+    """Called once when a run ends, on the main process, just before
+    ``absolutezero_run_end`` (so the plugin still holds the run's state).
+
+    Args:
+        run_dir: the run's output folder.
+        status: as in ``absolutezero_run_end``.
+
+    Returns:
+        Lines for the run's final message on stderr (e.g. where the plugin's files are
+        and what to read before resuming), or ``None`` for none.
     """
 
 
@@ -153,17 +189,6 @@ def absolutezero_reward_terms(
     Returns:
         A term added to the reward (e.g. a length penalty), or ``None`` for no change.
         Terms from all plugins are summed.
-    """
-
-
-@hookspec
-def absolutezero_executors() -> dict[str, Callable[..., Any]]:
-    """Called when an environment looks up an executor by name.
-
-    Returns:
-        Named executor factories (name -> callable returning an executor object with the
-        environment's executor interface, e.g. a remote or container-based sandbox).
-        Names must be unique across plugins.
     """
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +33,13 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "autoload_disabled",
-    "collect_executors",
+    "extra_metrics",
     "filter_answer",
     "filter_proposal",
     "get_plugin_manager",
     "plugin_infos",
     "reward_bonus",
+    "run_summary",
 ]
 
 ENTRY_POINT_GROUP = "absolutezero"
@@ -231,21 +232,43 @@ def reward_bonus(
     return total
 
 
-def collect_executors(pm: pluggy.PluginManager) -> dict[str, Callable[..., Any]]:
-    """All executor factories contributed by plugins, merged by name.
+def extra_metrics(pm: pluggy.PluginManager, step: int, taken: Collection[str] = ()) -> dict[str, float]:
+    """Every plugin's ``absolutezero_extra_metrics`` for ``step``, merged.
+
+    Args:
+        taken: names already in the step's record (the core's).
 
     Raises:
-        ValueError: two plugins contribute the same executor name.
-        TypeError: a plugin returned something other than a mapping of callables.
+        TypeError: a plugin returned something other than a mapping of names to numbers.
+        ValueError: a plugin set a name in ``taken`` or one another plugin set.
     """
-    merged: dict[str, Callable[..., Any]] = {}
-    for contribution in pm.hook.absolutezero_executors():
-        if not isinstance(contribution, dict):
-            raise TypeError(f"absolutezero_executors must return a dict, got {type(contribution).__name__}")
-        for name, factory in contribution.items():
-            if not callable(factory):
-                raise TypeError(f"executor {name!r} contributed by a plugin is not callable")
-            if name in merged:
-                raise ValueError(f"two plugins contribute an executor named {name!r}")
-            merged[name] = factory
+    merged: dict[str, float] = {}
+    for contribution in pm.hook.absolutezero_extra_metrics(step=step):
+        if not isinstance(contribution, Mapping):
+            raise TypeError(
+                f"a plugin's absolutezero_extra_metrics returned {type(contribution).__name__}; "
+                "it must return a dict of metric name -> number, or None"
+            )
+        for name, value in contribution.items():
+            if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"absolutezero_extra_metrics returned {name!r}: {value!r}; expected str -> number")
+            if name in taken or name in merged:
+                raise ValueError(f"a plugin's absolutezero_extra_metrics sets {name!r}, which is already set")
+            merged[name] = float(value)
     return merged
+
+
+def run_summary(pm: pluggy.PluginManager, run_dir: str, status: str) -> list[str]:
+    """Every plugin's lines for the run's final message, in hook call order.
+
+    Raises:
+        TypeError: a plugin returned something other than a list of strings.
+    """
+    lines: list[str] = []
+    for contribution in pm.hook.absolutezero_run_summary(run_dir=run_dir, status=status):
+        if isinstance(contribution, str) or not isinstance(contribution, (list, tuple)) or not all(
+            isinstance(line, str) for line in contribution
+        ):
+            raise TypeError(f"a plugin's absolutezero_run_summary returned {contribution!r}; expected a list of str")
+        lines.extend(contribution)
+    return lines

@@ -234,9 +234,9 @@ def test_stop_ends_a_real_run_with_exit_3_after_a_checkpoint(tmp_path, tiny_mode
     from absolutezero.run import main
 
     monkeypatch.setenv("ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD", "1")
-    base = [f"out={tmp_path}", "env=arith", f"model={tiny_model_dir}", "steps=3", "progress=false",
-            "generation.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
-            "selfplay.seed_size=0", "probe.every=0", "train.autocast_bf16=false",
+    base = [f"out={tmp_path}", "env=arith", f"agent_options.model={tiny_model_dir}", "steps=3", "progress=false",
+            "agent_options.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+            "selfplay.seed_size=0", "probe.every=0", "agent_options.autocast_bf16=false",
             "plugins=[absolutezero_oversight.plugin]"]
     # the random model writes gibberish, so an extra rule that matches any visible character
     anything = "{category: sabotage, pattern: '\\S'}"
@@ -246,6 +246,8 @@ def test_stop_ends_a_real_run_with_exit_3_after_a_checkpoint(tmp_path, tiny_mode
     assert code == 3, err
     run_dir = tmp_path / "stopped"
     assert "stopped after step 1: oversight: " in err and "stop_after=1" in err
+    # where the flagged responses are is the plugin's own summary line (the core names no file)
+    assert "absolutezero.run: oversight: " in err and f"{tmp_path / 'stopped' / LOG_FILE}; read them" in err
     assert (run_dir / "latest").read_text().strip() == "checkpoints/step_1"
     assert (run_dir / "checkpoints" / "step_1" / "agent").is_dir()
     records = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]

@@ -17,13 +17,14 @@ DOCUMENTED_HOOKS = {
     "absolutezero_run_start": ["config", "run_dir"],
     "absolutezero_run_end": ["run_dir", "status"],
     "absolutezero_step_metrics": ["step", "metrics"],
+    "absolutezero_extra_metrics": ["step"],
+    "absolutezero_run_summary": ["run_dir", "status"],
     "absolutezero_task_accepted": ["task", "step"],
     "absolutezero_task_rejected": ["task_type", "response", "reason", "step"],
     "absolutezero_checkpoint": ["path", "step"],
     "absolutezero_filter_proposal": ["task", "response"],
     "absolutezero_filter_answer": ["task", "response"],
     "absolutezero_reward_terms": ["role", "task", "response", "reward"],
-    "absolutezero_executors": [],
     "absolutezero_review_responses": ["items"],
 }
 
@@ -57,6 +58,14 @@ def absolutezero_checkpoint(path, step):
     CALLS.append(("checkpoint", path, step))
 
 @hookimpl
+def absolutezero_extra_metrics(step):
+    return {"recorder/step": step}
+
+@hookimpl
+def absolutezero_run_summary(run_dir, status):
+    return [f"recorder: {status}"]
+
+@hookimpl
 def absolutezero_filter_proposal(task, response):
     return "no sevens" if "7" in response else None
 
@@ -67,13 +76,6 @@ def absolutezero_filter_answer(task, response):
 @hookimpl
 def absolutezero_reward_terms(role, task, response, reward):
     return -0.01 * len(response) if role == "solve" else None
-
-def _factory():
-    return "fake-executor"
-
-@hookimpl
-def absolutezero_executors():
-    return {"fake": _factory}
 '''
 
 
@@ -137,8 +139,8 @@ def test_every_hook_reaches_a_plugin(no_autoload, module_dir):
     assert plugins.filter_answer(pm, task, "calm") is None
     assert plugins.reward_bonus(pm, "solve", task, "abcd", 1.0) == pytest.approx(-0.04)
     assert plugins.reward_bonus(pm, "propose", task, "abcd", 1.0) == 0.0
-    executors = plugins.collect_executors(pm)
-    assert list(executors) == ["fake"] and executors["fake"]() == "fake-executor"
+    assert plugins.extra_metrics(pm, 3) == {"recorder/step": 3.0}
+    assert plugins.run_summary(pm, "/tmp/run", "stopped") == ["recorder: stopped"]
 
 
 def test_helpers_combine_several_plugins(no_autoload, module_dir):
@@ -147,9 +149,6 @@ def test_helpers_combine_several_plugins(no_autoload, module_dir):
         @hookimpl
         def absolutezero_reward_terms(role, task, response, reward):
             return 0.25
-        @hookimpl
-        def absolutezero_executors():
-            return {"same": print}
     """)
     second = module_dir("plugin_b_mod", """
         from absolutezero import hookimpl
@@ -159,15 +158,10 @@ def test_helpers_combine_several_plugins(no_autoload, module_dir):
         @hookimpl
         def absolutezero_filter_proposal(task, response):
             return "b says no"
-        @hookimpl
-        def absolutezero_executors():
-            return {"same": print}
     """)
     pm = plugins.get_plugin_manager([first, second])
     assert plugins.reward_bonus(pm, "propose", None, "x", 0.0) == 0.75
     assert plugins.filter_proposal(pm, Task("t", {}), "x") == "b says no"
-    with pytest.raises(ValueError, match="two plugins contribute an executor named 'same'"):
-        plugins.collect_executors(pm)
     with pytest.raises(ValueError, match="role must be one of"):
         plugins.reward_bonus(pm, "solver", None, "x", 0.0)
 

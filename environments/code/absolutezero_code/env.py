@@ -20,7 +20,6 @@ program and draws from the deduction and abduction buffers.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -32,32 +31,12 @@ from absolutezero_code.abduction import Abduction
 from absolutezero_code.deduction import Deduction
 from absolutezero_code.induction import Induction
 from absolutezero_code.parsing import FormatError, check_arguments, check_literal, check_program
+from absolutezero_code.executors import BUILTIN_EXECUTOR, RAY_EXECUTOR, executor_factory
 from absolutezero_code.tasks import ExecutorLike, Settings, check_payload, settle, triplet_payload
 
 __all__ = ["CodeEnvironment", "BUILTIN_EXECUTOR", "RAY_EXECUTOR"]
 
-BUILTIN_EXECUTOR = "builtin"
-RAY_EXECUTOR = "ray"
 _NO_LIMIT = 10**9  # make_task inputs come from a benchmark, not a model: no length limits
-
-
-def _builtin_factory() -> Callable[..., Any]:
-    from absolutezero_code.executor import Executor
-
-    return Executor
-
-
-def _ray_factory(address: str | None) -> Callable[..., Any]:
-    from absolutezero_code.executor.ray_pool import RayExecutor
-
-    return functools.partial(RayExecutor, address=address)
-
-
-def _plugin_factories() -> dict[str, Callable[..., Any]]:
-    """Executor factories contributed through the ``absolutezero_executors`` plugin hook."""
-    from absolutezero.plugins import collect_executors, get_plugin_manager
-
-    return collect_executors(get_plugin_manager())
 
 
 def _allowed_imports() -> tuple[str, ...]:
@@ -75,46 +54,38 @@ def _allowed_imports() -> tuple[str, ...]:
 class CodeEnvironment(Environment):
     """Python-program environment with deduction, abduction and induction tasks.
 
-    All options are keyword-only (they come from ``env_options`` of the run config):
+    Its options (``env_options.<name>`` in a run) are the keyword-only arguments below.
 
     Args:
-        workers: executor workers per hash-seed group (None: the executor's default, half the cores).
-        timeout: seconds of CPU/wall time per program run.
-        memory_mb: address-space limit per program run.
-        output_limit: the executor's cap on a run's output repr (characters).
-        max_shown_references: at most this many references are shown to a proposer.
-        num_induction_inputs: inputs an induction proposer is asked for (N, default 10).
-        min_induction_inputs: distinct inputs that must run successfully for an
-            induction proposal to be valid (default 6, so >= 3 hidden pairs).
-        max_program_chars, max_input_chars, max_output_chars, max_message_chars,
-        max_answer_chars: length limits; longer text is rejected with a reason, never
-            truncated. ``max_output_chars`` bounds gold outputs, ``max_answer_chars``
-            predicted outputs/inputs.
-        prefill: how the assistant turn starts (part of every response): a style,
-            ``"template"`` (default: the answer is a template whose fences and headers
-            are forced, the model fills in the program, values and message; see
-            :func:`prompts.answer_template`), ``"think"`` (``<think>``), ``"answer"``
-            (the role's answer fence, e.g. ``<answer>`` + ```` ```output ```` for a
-            deduction solver) or ``"none"``, or any other text used verbatim (see
-            :func:`prompts.prefill_for`). The templates are what lets the embedded
-            0.5B model write valid proposals; use ``"think"`` for models that reason
-            and for agents that cannot force text (the vLLM backend).
-        reject_reference_copies: reject a proposal whose program and input equal one of
-            the prompt's references (up to formatting).
-        executor: name of the executor factory: ``"builtin"`` (the sandboxed
-            :class:`absolutezero_code.executor.Executor`) or a name contributed by a
-            plugin through the ``absolutezero_executors`` hook. The factory is called
-            with ``workers``, ``timeout``, ``memory_mb`` and ``output_limit`` keywords,
-            lazily on first use, so listing or constructing the environment starts no
-            processes. ``"ray"`` runs the same sandbox on a Ray cluster, one node-local
-            pool per node (:class:`absolutezero_code.executor.ray_pool.RayExecutor`;
-            needs the ``ray`` extra), with identical results.
-        ray_address: with ``executor="ray"``, the cluster to join (``ray.init(address=...)``);
-            ``None``: the one in ``RAY_ADDRESS`` if set, else a new local cluster.
+        workers: sandbox worker processes; null = half the cores.
+        timeout: seconds of CPU and wall time per program run.
+        memory_mb: address-space limit per program run, in MB.
+        output_limit: the executor's cap on a run's output repr, in characters.
+        max_shown_references: at most this many reference tasks are shown to a proposer.
+        num_induction_inputs: inputs an induction proposer is asked for (N).
+        min_induction_inputs: distinct inputs that must run for an induction proposal to be valid (6 leaves >= 3 hidden pairs).
+        max_program_chars: longest program; longer text is rejected with a reason, never truncated.
+        max_input_chars: longest input.
+        max_output_chars: longest gold output.
+        max_message_chars: longest induction message.
+        max_answer_chars: longest predicted output or input.
+        prefill: how the assistant turn starts: "template" (forced answer template), "think", "answer", "none", or literal text.
+        reject_reference_copies: reject a proposal whose program and input equal one of its prompt's references.
+        executor: the executor factory: "builtin" (local sandbox), "ray", or one registered in the absolutezero_code.executors entry-point group.
+        ray_address: with executor=ray, the cluster to join; null = $RAY_ADDRESS, else a new local cluster.
+
+    ``prefill="template"`` forces the answer's fences and headers and lets the model fill
+    in the program, values and message (:func:`prompts.answer_template`); it is what
+    lets the embedded 0.5B model write valid proposals. ``"think"`` suits models that
+    reason (:func:`prompts.prefill_for`). Executors are built lazily on first use, so
+    listing or constructing the environment starts no processes; ``"ray"`` runs the same
+    sandbox on a Ray cluster, one node-local pool per node, with identical results.
     """
 
     name = "code"
     task_types = ("deduction", "abduction", "induction")
+    # CruxEval-O is the deduction mode on human-written programs, CruxEval-I abduction.
+    benchmarks = ("cruxeval-o", "cruxeval-i")
 
     def __init__(
         self,
@@ -181,21 +152,7 @@ class CodeEnvironment(Environment):
     # -- executor ------------------------------------------------------------------
 
     def _factory(self) -> Callable[..., Any]:
-        if self._executor_name == BUILTIN_EXECUTOR:
-            return _builtin_factory()
-        if self._executor_name == RAY_EXECUTOR:
-            return _ray_factory(self._ray_address)
-        factories = _plugin_factories()
-        if self._executor_name not in factories:
-            from absolutezero.config import did_you_mean
-
-            known = [BUILTIN_EXECUTOR, RAY_EXECUTOR, *sorted(factories)]
-            raise ValueError(
-                f"unknown executor {self._executor_name!r}"
-                f"{did_you_mean(self._executor_name, known)} (available: {', '.join(known)}; "
-                "plugins contribute executors through the absolutezero_executors hook)"
-            )
-        return factories[self._executor_name]
+        return executor_factory(self._executor_name, self._ray_address)
 
     @property
     def executor(self) -> ExecutorLike:

@@ -36,7 +36,7 @@ __all__ = [
 Messages = tuple[Mapping[str, str], ...]
 
 # Short on purpose: every prompt token is paid for at generation and again at training
-# time (~6 ms per token to prefill Qwen2.5-Coder-0.5B on 2 CPU cores).
+# time (prefill throughput on a CPU: docs/results.md).
 SYSTEM = (
     "You are a helpful assistant. You think inside <think> </think> and then give the "
     "final answer inside <answer> </answer>."

@@ -69,18 +69,22 @@ class ExecutorLike(Protocol):
 
 @dataclass(frozen=True)
 class Settings:
-    """Limits and prompt options shared by the task-type modules (see CodeEnvironment)."""
+    """Limits and prompt options shared by the task-type modules.
 
-    max_program_chars: int = 2000
-    max_input_chars: int = 500
-    max_output_chars: int = 2000
-    max_message_chars: int = 500
-    max_answer_chars: int = 4000
-    num_induction_inputs: int = 10
-    min_induction_inputs: int = 6
-    max_shown_references: int = 3
-    reject_reference_copies: bool = True
-    prefill: str = "<think>"
+    No defaults here: the values are :class:`CodeEnvironment`'s options, whose defaults
+    are declared once, on its constructor.
+    """
+
+    max_program_chars: int
+    max_input_chars: int
+    max_output_chars: int
+    max_message_chars: int
+    max_answer_chars: int
+    num_induction_inputs: int
+    min_induction_inputs: int
+    max_shown_references: int
+    reject_reference_copies: bool
+    prefill: str
     allowed_imports: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

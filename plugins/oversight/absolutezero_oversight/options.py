@@ -4,26 +4,8 @@ Every key is checked when the run starts, so a typo or a contradiction ("a penal
 but the action only logs") stops the run with exit code 2 and a message naming the
 key, instead of a run that silently does less oversight than was asked for.
 
-=====================  ==========  ==============================================================
-key                    default     meaning
-=====================  ==========  ==============================================================
-enabled                true        false switches the monitor off for this run
-action                 log         log | penalise (or penalize) | drop | stop
-penalty                -1.0        added to a flagged trained sample's reward (action=penalise; <= 0)
-stop_after             1           flagged responses (cumulative since run start) that stop the run (action=stop)
-categories             all         the categories to flag (ids of the default rules or of extra_rules)
-roles                  both        review ``propose`` and/or ``solve`` responses
-rules                  true        run the rule set (false: only the judge)
-disabled_rules         []          rule ids to switch off
-extra_rules            {}          id -> {category, pattern, description, unless, require}
-evidence_context       40          characters of context on each side of a rule's evidence span
-judge                  null        a judge model: HF name or path, or an embedded name (e.g. embedded)
-judge_max_new_tokens   8           tokens the judge may write after ``VERDICT:``
-judge_batch_size       16          judge prompts per generation batch
-judge_device           cpu         device of the judge model
-judge_dtype            auto        dtype of the judge model (auto, float32, bfloat16, float16)
-judge_max_chars        4000        longer responses are shown to the judge as head + tail
-=====================  ==========  ==============================================================
+Each key, its default and its meaning are declared once, on :class:`OversightOptions`
+(``python -m absolutezero.run --help`` and the configuration reference list them).
 """
 
 from __future__ import annotations
@@ -47,7 +29,26 @@ _RULE_KEYS = ("category", "pattern", "description", "unless", "require")
 
 @dataclass(frozen=True)
 class OversightOptions:
-    """Validated settings; see the module docstring for each key."""
+    """The oversight plugin's settings, validated (``plugin_options.oversight.<key>``).
+
+    Args:
+        enabled: false switches the monitor off for this run.
+        action: what a flag does: log | penalise (or penalize) | drop | stop.
+        penalty: added to a flagged trained sample's reward (action=penalise; <= 0).
+        stop_after: flagged responses (cumulative since run start) that stop the run (action=stop).
+        categories: the categories to flag (ids of the default rules or of extra_rules); default all.
+        roles: review propose and/or solve responses; default both.
+        rules: run the rule set (false: only the judge).
+        disabled_rules: rule ids to switch off.
+        extra_rules: id -> {category, pattern, description, unless, require}.
+        evidence_context: characters of context on each side of a rule's evidence span.
+        judge: a judge model: HF name or path, or an embedded name (e.g. embedded); null = none.
+        judge_max_new_tokens: tokens the judge may write after VERDICT:.
+        judge_batch_size: judge prompts per generation batch.
+        judge_device: device of the judge model.
+        judge_dtype: dtype of the judge model (auto, float32, bfloat16, float16).
+        judge_max_chars: longer responses are shown to the judge as head + tail.
+    """
 
     enabled: bool = True
     action: str = "log"

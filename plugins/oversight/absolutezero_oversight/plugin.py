@@ -12,10 +12,16 @@ options it runs the rule set in log mode and costs milliseconds per step. It imp
 * ``absolutezero_step_metrics``: logs the step's flags (logger ``absolutezero.oversight``);
 * ``absolutezero_checkpoint`` and ``absolutezero_run_end``: write
   ``<run>/plots/oversight.png`` and ``<run>/oversight_summary.json``; the run end also
-  frees the judge.
+  frees the judge;
+* ``absolutezero_run_summary``: a line for the run's final message saying how many
+  responses were flagged and where they are (and, when the run was stopped, to read
+  them before resuming).
 
-The per-category counts in ``metrics.jsonl`` (``oversight/<category>``,
-``oversight/flagged``, ``oversight/dropped``) come from the core, from the flags returned.
+All these files are the plugin's own: it creates them in the run folder it receives at
+run start, and the core never names them. The per-category counts in ``metrics.jsonl``
+(``oversight/<category>``, ``oversight/flagged``, ``oversight/dropped``) come from the
+core's review hook contract (:class:`absolutezero.review.ReviewTally`), the same for
+every reviewing plugin, from the flags returned.
 
 For other settings in code, build your own monitor (constructor options are the
 defaults that ``plugin_options.oversight`` overrides), e.g. ``MONITOR =
@@ -49,7 +55,7 @@ from absolutezero_oversight.rules import Rule, RuleSet
 __all__ = [
     "LOG_FILE", "MONITOR", "SUMMARY_FILE", "OversightMonitor", "absolutezero_checkpoint",
     "absolutezero_review_responses", "absolutezero_run_end", "absolutezero_run_start",
-    "absolutezero_step_metrics",
+    "absolutezero_run_summary", "absolutezero_step_metrics",
 ]
 
 logger = logging.getLogger("absolutezero.oversight")
@@ -226,6 +232,16 @@ class OversightMonitor:
             "judge_calls": self.judge_calls, "judge_unparsed": self.judge_unparsed,
         }
 
+    def summary_lines(self, status: str) -> list[str]:
+        """The run's final-message lines: how many responses were flagged and where they
+        are logged (nothing when none was flagged or outside a run)."""
+        if self.run_dir is None or not self.options.enabled or not self.flagged:
+            return []
+        line = f"oversight: {self.flagged} flagged response(s) of {self.reviewed} reviewed are in {self.run_dir / LOG_FILE}"
+        if status == "stopped":
+            line += "; read them before continuing"
+        return [line]
+
     def write_outputs(self) -> None:
         """The plot and the summary, when in a run."""
         if self.run_dir is None or not self.options.enabled:
@@ -266,6 +282,13 @@ class OversightMonitor:
         self.write_outputs()
 
     @hookimpl
+    def absolutezero_run_summary(self, run_dir: str, status: str) -> list[str]:
+        """Where the flagged responses are, for the run's final message."""
+        if self.run_dir is None or Path(run_dir) != self.run_dir:
+            return []
+        return self.summary_lines(status)
+
+    @hookimpl
     def absolutezero_run_end(self, run_dir: str, status: str) -> None:
         """Final plot and summary; free the judge. Later reviews write no file."""
         try:
@@ -280,6 +303,10 @@ class OversightMonitor:
 
 #: The instance behind the module-level hook implementations (the entry-point plugin).
 MONITOR = OversightMonitor()
+
+#: The options ``plugin_options.oversight.<key>`` takes (declared once, on the class;
+#: listed by ``--help`` and the configuration reference; checked at run start).
+OPTIONS = OversightOptions
 
 
 @hookimpl
@@ -304,6 +331,12 @@ def absolutezero_step_metrics(step: int, metrics: dict[str, float]) -> None:
 def absolutezero_checkpoint(path: str, step: int) -> None:
     """Refresh the oversight plot and summary."""
     MONITOR.absolutezero_checkpoint(path=path, step=step)
+
+
+@hookimpl
+def absolutezero_run_summary(run_dir: str, status: str) -> list[str]:
+    """Where :data:`MONITOR`'s flagged responses are."""
+    return MONITOR.absolutezero_run_summary(run_dir=run_dir, status=status)
 
 
 @hookimpl
