@@ -4,9 +4,13 @@ The schema is a tree of dataclasses handed to OmegaConf, which does the type che
 and merging; this module adds what OmegaConf does not: friendly errors that name the
 bad key and suggest the closest valid one, and range checks.
 
-Environment- and agent-specific options go in the free-form ``env_options`` and
-``agent_options`` mappings (and plugins' in ``plugin_options.<plugin>``); the environment/agent constructor validates them (they take
-explicit keyword arguments, so a typo is an error there too).
+The core knows no component's options: the environment's go in ``env_options``, the
+agent's in ``agent_options`` and each plugin's or tracker's in ``plugin_options.<name>``.
+Each component declares them itself (:mod:`absolutezero.options`), and they are checked
+against that declaration when the run is built. Keys that used to be the core's and
+moved to a component (``train.*``, ``generation.*``, ``model``, ``backend``) are errors
+that name their new place (:data:`MOVED_KEYS`); a run saved before the move is read
+with them moved (:func:`migrate_saved`).
 """
 
 from __future__ import annotations
@@ -29,139 +33,186 @@ class ConfigError(ValueError):
 
 @dataclass
 class SelfPlayConfig:
-    propose_batch: int = 4  # proposals per task type per step
-    solve_batch: int = 4  # solver prompts per task type per step
-    # n >= 2 sampled solver rollouts per valid proposal to estimate p-bar (paper: 8); 4
-    # gives p-bar a resolution of 1/4 at half the paper's rollout cost on a CPU.
+    """The self-play step (``selfplay.<key>``).
+
+    Args:
+        propose_batch: proposals per task type per step.
+        solve_batch: solver prompts per task type per step.
+        learnability_samples: n >= 2 sampled solver rollouts per valid proposal to estimate p-bar (paper: 8).
+        references: K reference tasks from the buffers shown to the proposer.
+        task_types: the task types to train; empty = all of the environment's.
+        buffer_capacity: tasks kept per task type; the oldest non-seed entries are evicted.
+        recency_weight: share of solver tasks drawn from the newest quarter of a buffer.
+        fresh_share: at most this share of a step's solve batch is the step's own new valid proposals.
+        seed_size: distinct valid tasks the untrained model adds to each buffer before training (paper: 256; 0 = the environment's seeds only).
+        seed_max_rounds: proposal rounds of propose_batch per task type allowed for seeding.
+    """
+
+    propose_batch: int = 4
+    solve_batch: int = 4
+    # 4 gives p-bar a resolution of 1/4 at half the paper's rollout cost on a CPU.
     learnability_samples: int = 4
-    references: int = 3  # K reference tasks shown to the proposer
-    task_types: list[str] = field(default_factory=list)  # empty = all of the environment's
-    buffer_capacity: int = 4096  # per task type; oldest non-seed entries are evicted
-    recency_weight: float = 0.5  # share of solver tasks drawn from the newest quarter
-    # At most this share of each step's solve batch is the step's own new valid proposals;
-    # the rest comes from the buffers (recency-weighted).
+    references: int = 3
+    task_types: list[str] = field(default_factory=list)
+    buffer_capacity: int = 4096
+    recency_weight: float = 0.5
     fresh_share: float = 0.5
-    # Seeding (paper: 256 per buffer): distinct valid tasks the untrained model must add to
-    # each buffer before training, proposing at most seed_max_rounds rounds of
-    # propose_batch per task type. 0 = the environment's identity seeds only.
     seed_size: int = 16
     seed_max_rounds: int = 16
 
 
 @dataclass
 class RewardConfig:
-    variant: str = "paper"  # "paper" or "original" (see rewards.py for the difference)
-    format_penalty: Optional[float] = None  # None = variant default
+    """Rewards (``rewards.<key>``; see :mod:`absolutezero.rewards`).
+
+    Args:
+        variant: "paper" (the paper's section 3.3) or "original" (the official code's).
+        format_penalty: reward of a response that breaks the format; null = the variant's.
+        wrong_answer: reward of a well-formed wrong answer; null = the variant's.
+        unlearnable: proposer reward of a task solved always or never; null = the variant's.
+    """
+
+    variant: str = "paper"
+    format_penalty: Optional[float] = None
     wrong_answer: Optional[float] = None
     unlearnable: Optional[float] = None
 
 
 @dataclass
-class GenerationConfig:
-    max_new_tokens: int = 256
-    temperature: float = 1.0
-    top_p: float = 1.0
-    # Prompts generated together. Decoding a 0.5B model on a CPU costs about as much per
-    # step at batch 64 as at 16, so one step's whole solve phase fits one batch.
-    batch_size: int = 64
-    # "auto": bfloat16 where the hardware computes it natively (CUDA, CPUs with AVX512-BF16
-    # or AMX), else float32 (on AVX2-only CPUs bf16 matmuls are emulated and several times
-    # slower than fp32); or "float32" / "bfloat16" / "float16".
-    dtype: str = "auto"
-    # Longest prompt, in tokens (chat template and prefill included), the agent generates
-    # for; a longer one is dropped from the step and counted (generation/prompts_dropped),
-    # never truncated. None = no limit. The paper's recipe: 6144.
-    max_prompt_tokens: Optional[int] = None
-
-
-@dataclass
-class TrainConfig:
-    # The paper's 1e-6 is for 7B models and thousands of steps; a 0.5B model trained for
-    # tens of steps on a CPU needs a larger step to move at all (see README, "Learning").
-    learning_rate: float = 1e-5
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    clip_ratio: Optional[float] = 0.2  # PPO-style ratio clip; None = plain REINFORCE
-    micro_batch: int = 4
-    # Train only the top N transformer blocks (+ final norm and output head); 0 = all.
-    # 4 of Qwen2.5-Coder-0.5B's 24 makes a CPU update ~2x cheaper (see README, "Speed").
-    trainable_layers: int = 4
-    # None = auto: on where bf16 is native (see generation.dtype), off elsewhere.
-    autocast_bf16: Optional[bool] = None
-    # Sampler/trainer numerics gap: "ratio" (PPO ratio against the sampler's logprobs),
-    # "tis" (truncated importance sampling), "auto" = tis with vLLM, ratio with hf.
-    correction: str = "auto"
-    tis_cap: float = 2.0  # the truncation of "tis"'s importance weight
-    # How the training state is laid out over the ranks of a torchrun job:
-    # "ddp": every rank holds the whole model, gradients and AdamW state (gradients are
-    # all-reduced); "fsdp2": torch's fully_shard, one unit per decoder block plus the
-    # root, so weights, gradients and AdamW state are split N ways.
-    strategy: str = "ddp"
-    # Recompute each decoder block's activations in the backward pass instead of keeping
-    # them (memory per trained block: one hidden state per token instead of ~all of them).
-    gradient_checkpointing: bool = False
-    # Micro-batches packed by padded token count rather than by sample count; None =
-    # train.micro_batch samples per micro-batch.
-    max_tokens_per_micro_batch: Optional[int] = None
-    # Completion positions whose full-vocabulary logits exist at once (chunks are
-    # recomputed in the backward pass).
-    logits_chunk_tokens: int = 1024
-    # fsdp2 only: keep the sharded parameters and AdamW state in CPU memory (for GPUs too
-    # small for the training state; slower).
-    cpu_offload: bool = False
-
-
-@dataclass
 class EvalConfig:
-    every: int = 0  # run the benchmark every N steps (0 = never)
-    benchmarks: list[str] = field(default_factory=lambda: ["cruxeval-o", "cruxeval-i"])
-    path: Optional[str] = None  # CruxEval JSONL; None = the benchmark's default location
+    """Benchmarks during training (``eval.<key>``).
+
+    Args:
+        every: evaluate every N steps; 0 = never.
+        benchmarks: registered benchmark names; empty = the ones the environment names.
+        path: the benchmarks' data; null = each benchmark's default location.
+        limit: problems per benchmark (the first N).
+    """
+
+    every: int = 0
+    benchmarks: list[str] = field(default_factory=list)
+    path: Optional[str] = None
     limit: int = 32
 
 
 @dataclass
 class ProbeConfig:
-    # A held-out probe set: tasks the untrained model proposes in a separate seeded pass
-    # (never trained on, never in a buffer), scored greedily every `every` steps.
-    every: int = 5  # 0 = no probe set
-    per_type: int = 8  # probe tasks per task type (each costs ~1 proposal round in 2 on a CPU)
-    max_rounds: int = 16  # proposal rounds allowed to find them
+    """The held-out probe set (``probe.<key>``): tasks the untrained model proposes in a
+    separate seeded pass, never trained on and never in a buffer, scored greedily.
+
+    Args:
+        every: score the probe set every N steps; 0 = no probe set.
+        per_type: probe tasks per task type.
+        max_rounds: proposal rounds allowed to find them.
+    """
+
+    every: int = 5
+    per_type: int = 8
+    max_rounds: int = 16
 
 
 @dataclass
 class RunConfig:
+    """One run: its components by name, the core's sections, and its bookkeeping.
+
+    Args:
+        env: the environment (entry-point group absolutezero.environments).
+        agent: the agent (entry-point group absolutezero.agents).
+        seed: the run's one seed; components whose constructor takes ``seed`` receive it.
+        steps: training steps.
+        out: parent folder of run folders.
+        name: run folder name; null = <env>-<timestamp>.
+        resume: a run folder or checkpoint to continue from.
+        seed_buffers: a seed_buffers.jsonl from an earlier run: start from it instead of seeding.
+        checkpoint_every: checkpoint every N steps (and at the end); 0 = only at the end.
+        checkpoint_keep: newest checkpoints kept; null keeps every one.
+        progress: show progress bars.
+        selfplay: the self-play step.
+        rewards: reward settings.
+        eval: benchmarks during training.
+        probe: the held-out probe set.
+        env_options: the environment's own options (see its section below).
+        agent_options: the agent's own options (see its section below).
+        plugins: extra plugin modules to load, by import path.
+        trackers: experiment trackers by name (entry-point group absolutezero.trackers).
+        plugin_options: per-plugin or per-tracker options, keyed by its name.
+    """
+
     env: str = "code"
     agent: str = "policy"
-    # HF name/path, an embedded model (qwen2.5-coder-0.5b, smollm2-135m), or "embedded" (= Qwen)
-    model: str = "embedded"
-    backend: str = "hf"  # "hf" or "vllm"
     seed: int = 0
     steps: int = 20
-    out: str = "runs"  # parent folder; each run gets a sub-folder
-    name: Optional[str] = None  # run folder name; None = <env>-<timestamp>
-    resume: Optional[str] = None  # run folder or checkpoint to continue from
-    # A seed_buffers.jsonl written by an earlier run: start from it instead of seeding.
+    out: str = "runs"
+    name: Optional[str] = None
+    resume: Optional[str] = None
     seed_buffers: Optional[str] = None
     checkpoint_every: int = 5
-    # Newest checkpoints kept (each holds model + AdamW state, ~1.6 GB for the 135M
-    # model); None keeps every one.
     checkpoint_keep: Optional[int] = 3
     progress: bool = True
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
     rewards: RewardConfig = field(default_factory=RewardConfig)
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
     env_options: dict[str, Any] = field(default_factory=dict)
     agent_options: dict[str, Any] = field(default_factory=dict)
-    plugins: list[str] = field(default_factory=list)  # extra plugin modules to load by import path
-    # Experiment trackers by name (entry-point group absolutezero.trackers), e.g.
-    # trackers=[tensorboard,wandb]; each is a plugin on the run/step hooks.
+    plugins: list[str] = field(default_factory=list)
     trackers: list[str] = field(default_factory=list)
-    # Per-plugin settings, keyed by plugin or tracker name (plugin_options.oversight.action=drop,
-    # plugin_options.wandb.project=azr); each plugin checks its own keys.
     plugin_options: dict[str, Any] = field(default_factory=dict)
+
+
+#: Keys that were the core's and now belong to the agent (``agent_options.<option>``).
+MOVED_KEYS: dict[str, str] = {
+    "model": "agent_options.model",
+    "backend": "agent_options.backend",
+    **{
+        f"generation.{name}": f"agent_options.{name}"
+        for name in ("max_new_tokens", "temperature", "top_p", "batch_size", "dtype", "max_prompt_tokens")
+    },
+    **{
+        f"train.{name}": f"agent_options.{name}"
+        for name in (
+            "learning_rate", "weight_decay", "grad_clip", "clip_ratio", "micro_batch", "trainable_layers",
+            "autocast_bf16", "correction", "tis_cap", "strategy", "gradient_checkpointing",
+            "max_tokens_per_micro_batch", "logits_chunk_tokens", "cpu_offload",
+        )
+    },
+}
+_MOVED_SECTIONS = ("train", "generation")
+
+
+def moved_key_error(key: str, source: str = "") -> Optional[ConfigError]:
+    """The error for a key that moved to the agent's options, or None if ``key`` did not move."""
+    new = MOVED_KEYS.get(key)
+    if new is None and key.split(".", 1)[0] in _MOVED_SECTIONS:
+        new = f"agent_options.{key.split('.', 1)[1]}" if "." in key else "agent_options.<option>"
+    if new is None:
+        return None
+    return ConfigError(
+        f"{key!r}{source} moved: it is an option of the agent now, set {new}=... instead "
+        "(python -m absolutezero.run --help lists the chosen agent's options)"
+    )
+
+
+def migrate_saved(saved: DictConfig) -> DictConfig:
+    """A run config saved before the agent's options moved, with them moved.
+
+    Runs saved by earlier versions hold ``model``, ``backend``, ``generation.*`` and
+    ``train.*`` at the top; they become ``agent_options.*`` (an explicit
+    ``agent_options`` entry wins), so an old run still resumes and evaluates.
+    """
+    data = OmegaConf.to_container(saved, resolve=True)
+    if not isinstance(data, dict) or not any(key in data for key in ("model", "backend", *_MOVED_SECTIONS)):
+        return saved
+    agent_options: dict[str, Any] = {}
+    for key in ("model", "backend"):
+        if key in data:
+            agent_options[key] = data.pop(key)
+    for section in _MOVED_SECTIONS:
+        values = data.pop(section, None) or {}
+        agent_options.update(values)
+    agent_options.update(data.get("agent_options") or {})
+    data["agent_options"] = agent_options
+    return OmegaConf.create(data)
 
 
 _POSITIVE = (
@@ -169,12 +220,7 @@ _POSITIVE = (
     "selfplay.propose_batch",
     "selfplay.solve_batch",
     "selfplay.buffer_capacity",
-    "generation.max_new_tokens",
-    "generation.batch_size",
-    "train.micro_batch",
-    "train.logits_chunk_tokens",
 )
-# (trainable_layers is checked against the model's depth by the agent)
 
 
 def _all_keys(node: Any, prefix: str = "") -> list[str]:
@@ -215,7 +261,7 @@ def load_config(overrides: Sequence[str] = (), base: Optional[DictConfig] = None
         config = schema
     else:
         try:
-            config = OmegaConf.merge(schema, base)
+            config = OmegaConf.merge(schema, migrate_saved(base))
         except OmegaConfBaseException as error:
             key = getattr(error, "full_key", None) or ""
             message = _first_line(error)
@@ -249,6 +295,9 @@ def _apply(
     """Set one dotted ``key`` (checked against the schema; ``source`` names a config file)."""
     top = key.split(".", 1)[0]
     free_form = top in _FREE_FORM and "." in key
+    moved = moved_key_error(key, source)
+    if moved is not None:
+        raise moved
     if key not in known and not free_form:
         raise ConfigError(f"unknown config key {key!r}{source}{did_you_mean(key, candidates or known)}")
     try:
@@ -371,46 +420,15 @@ def validate(config: DictConfig) -> None:
     for dotted in ("selfplay.seed_size", "selfplay.seed_max_rounds", "probe.every", "probe.per_type", "probe.max_rounds"):
         if OmegaConf.select(config, dotted) < 0:
             raise ConfigError(f"{dotted} must be >= 0, got {OmegaConf.select(config, dotted)!r}")
-    if config.generation.dtype not in ("auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"):
-        raise ConfigError(
-            f"generation.dtype must be auto, float32, bfloat16 or float16, got {config.generation.dtype!r}"
-            f"{did_you_mean(str(config.generation.dtype), ['auto', 'float32', 'bfloat16', 'float16'])}"
-        )
     if config.rewards.variant not in ("paper", "original"):
         raise ConfigError(
             f"rewards.variant must be 'paper' or 'original', got {config.rewards.variant!r}"
             f"{did_you_mean(str(config.rewards.variant), ['paper', 'original'])}"
         )
-    if config.backend not in ("hf", "vllm"):
-        raise ConfigError(
-            f"backend must be 'hf' or 'vllm', got {config.backend!r}"
-            f"{did_you_mean(str(config.backend), ['hf', 'vllm'])}"
-        )
-    if config.generation.temperature <= 0:
-        raise ConfigError("generation.temperature must be > 0 (sampling is needed for learnability)")
-    if not 0 < config.generation.top_p <= 1:
-        raise ConfigError("generation.top_p must be in (0, 1]")
     if config.checkpoint_keep is not None and config.checkpoint_keep < 1:
         raise ConfigError(
             f"checkpoint_keep must be >= 1 (or null to keep every checkpoint), got {config.checkpoint_keep!r}"
         )
-    if config.train.correction not in ("auto", "ratio", "tis"):
-        raise ConfigError(
-            f"train.correction must be 'auto', 'ratio' or 'tis', got {config.train.correction!r}"
-        )
-    if not config.train.tis_cap >= 1:
-        raise ConfigError(f"train.tis_cap must be >= 1 (e.g. 2.0), got {config.train.tis_cap!r}")
-    if config.train.strategy not in ("ddp", "fsdp2"):
-        raise ConfigError(
-            f"train.strategy must be 'ddp' or 'fsdp2', got {config.train.strategy!r}"
-            f"{did_you_mean(str(config.train.strategy), ['ddp', 'fsdp2'])}"
-        )
-    if config.train.cpu_offload and config.train.strategy != "fsdp2":
-        raise ConfigError("train.cpu_offload=true needs train.strategy=fsdp2 (it offloads the sharded state)")
-    for dotted in ("train.max_tokens_per_micro_batch", "generation.max_prompt_tokens"):
-        value = OmegaConf.select(config, dotted)
-        if value is not None and value < 1:
-            raise ConfigError(f"{dotted} must be a positive integer or null (no limit), got {value!r}")
     if config.checkpoint_every < 0 or config.eval.every < 0:
         raise ConfigError("checkpoint_every and eval.every must be >= 0 (0 = off)")
 

@@ -13,7 +13,7 @@ and ``gpu_memory_gb`` (default 80, in 10^9 bytes) are the planner's own argument
 arithmetic is the agent's: the core finds the agent class by name through the registry
 (nothing is constructed, no weights are loaded) and calls its static method
 ``memory_plan(options, gpus, gpu_memory_gb)`` with the options the run would construct
-it with (:func:`absolutezero.run.agent_options`). An agent without one cannot be planned.
+it with (:func:`absolutezero.components.agent_kwargs`). An agent without one cannot be planned.
 
 Exit codes: 0 a plan was printed (whether or not it fits); 2 a configuration mistake
 (unknown key or model architecture, bad value, gpus < 1, an agent without a planner).
@@ -48,7 +48,7 @@ def usage() -> str:
             "",
             "examples:",
             "  python -m absolutezero.plan config=configs/qwen2.5-coder-7b.yaml gpus=4 gpu_memory_gb=80",
-            "  python -m absolutezero.plan config=configs/qwen2.5-coder-3b.yaml gpus=2 train.gradient_checkpointing=false",
+            "  python -m absolutezero.plan config=configs/qwen2.5-coder-3b.yaml gpus=2 agent_options.gradient_checkpointing=false",
             "",
             "exit codes: 0 plan printed (fits or not), 2 configuration error",
         ]
@@ -85,17 +85,9 @@ def _split(arguments: Sequence[str]) -> tuple[dict[str, float], list[str]]:
 
 def config_settings(changes: Mapping[str, Any]) -> list[str]:
     """Agent option -> value changes as run-config ``key=value`` strings."""
-    from absolutezero.run import AGENT_KEYS
-
-    by_option = {option: key for key, option in AGENT_KEYS.items()}
     settings = []
     for option, value in changes.items():
-        if option in PLAN_KEYS:
-            key = option
-        elif option.startswith("vllm_options."):
-            key = f"agent_options.{option}"
-        else:
-            key = by_option.get(option, f"agent_options.{option}")
+        key = option if option in PLAN_KEYS else f"agent_options.{option}"
         shown = ("true" if value else "false") if isinstance(value, bool) else str(value)
         settings.append(f"{key}={shown}")
     return settings
@@ -107,9 +99,9 @@ def plan(arguments: Sequence[str]) -> Any:
     Raises:
         ConfigError: a configuration mistake (including an agent without ``memory_plan``).
     """
+    from absolutezero.components import agent_kwargs, resolve_options
     from absolutezero.config import load_config
-    from absolutezero.registry import EntryPointLoadError, UnknownNameError, check_options, load_agent_class
-    from absolutezero.run import agent_options
+    from absolutezero.registry import EntryPointLoadError, UnknownNameError, load_agent_class
 
     own, overrides = _split(arguments)
     config = load_config(overrides)
@@ -123,11 +115,9 @@ def plan(arguments: Sequence[str]) -> Any:
             f"agent {config.agent!r} ({cls.__module__}.{cls.__qualname__}) has no memory planner: it needs a "
             "static method memory_plan(options, gpus, gpu_memory_gb)"
         )
-    options = agent_options(config)
-    # a misspelt agent_options.<key> is a mistake here as in a run (the keys with their
-    # own config entries are the core's contract with every agent)
-    extras = {key: options[key] for key in config.agent_options}
-    check_options(cls, extras, f"agent {config.agent!r}")
+    # the options as a run would construct the agent with: checked against its
+    # declaration (a misspelt agent_options.<key> is a mistake here as in a run)
+    options = agent_kwargs(resolve_options(config))
     return planner(options, int(own["gpus"]), float(own["gpu_memory_gb"]))
 
 

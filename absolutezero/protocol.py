@@ -203,12 +203,21 @@ class Environment(abc.ABC):
     """A self-play environment: it proposes nothing itself, it validates and verifies.
 
     Subclasses set ``name`` and ``task_types`` and implement the abstract methods. Their
-    constructors take explicit keyword arguments (the run config's ``env_options``); no
-    ``**kwargs`` so a misspelt option is an error, not silently ignored.
+    constructors declare the environment's options as typed keyword arguments, each
+    with one line of help in the class docstring's ``Args:`` section (the run config's
+    ``env_options``; see :mod:`absolutezero.options`); no ``**kwargs``, so a misspelt
+    option is an error, not silently ignored.
+
+    Attributes:
+        name: the registered name (``env=<name>``).
+        task_types: the task types it validates and verifies, one buffer each.
+        benchmarks: registered benchmark names that measure this environment's skills;
+            a run's ``eval.benchmarks`` defaults to them (empty: nothing to evaluate).
     """
 
     name: ClassVar[str] = ""
     task_types: ClassVar[tuple[str, ...]] = ()
+    benchmarks: ClassVar[tuple[str, ...]] = ()
 
     def reference_types(self, task_type: str) -> tuple[str, ...]:
         """Buffers the proposer's K references for ``task_type`` are drawn from.
@@ -321,8 +330,10 @@ class Sample:
 class Agent(abc.ABC):
     """The policy: generates samples and learns from advantages.
 
-    Constructors take explicit keyword arguments (from the run config); ``seed`` seeds
-    the agent's own generators.
+    Constructors declare the agent's options as typed keyword arguments with one line
+    of help each in the class docstring's ``Args:`` section (the run config's
+    ``agent_options``; see :mod:`absolutezero.options`). A constructor that takes a
+    ``seed`` receives the run's seed, to seed the agent's own generators.
     """
 
     @abc.abstractmethod

@@ -251,50 +251,24 @@ def load_tracker_class(name: str) -> type:
 
 
 def check_options(cls: type, options: Mapping[str, Any], what: str) -> None:
-    """Check that ``cls(**options)`` binds to the constructor's signature.
+    """Check ``options`` against ``cls``'s declared options (:func:`absolutezero.options.check_options`).
 
     Done before construction so that a misspelt option is reported as a configuration
     mistake naming the option, while a ``TypeError`` raised *inside* a constructor still
     surfaces unchanged as the bug it is.
 
     Raises:
-        ConfigError: an option the constructor does not accept (with did-you-mean and the
-            accepted options), or a required option that is missing.
+        ConfigError: an unknown option (with did-you-mean and the accepted options), a
+            value of the wrong type, or a required option that is missing. Run-provided
+            keywords (``seed``) pass when the constructor takes them.
     """
+    from absolutezero.options import check_options as check_declared
+    from absolutezero.options import run_provided
+
     if not isinstance(options, Mapping):
         raise ConfigError(f"options for {what} must be a mapping, got {type(options).__name__}")
-    for key in options:
-        if not isinstance(key, str):
-            raise ConfigError(f"option names for {what} must be strings, got {key!r}")
-    try:
-        signature = inspect.signature(cls)
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
-        return
-    parameters = signature.parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return
-    accepted = [
-        p.name
-        for p in parameters
-        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    unknown = [key for key in options if key not in accepted]
-    if unknown:
-        listing = ", ".join(accepted) if accepted else "none"
-        key = unknown[0]
-        raise ConfigError(
-            f"{what} does not accept the option {key!r}{did_you_mean(key, accepted)} "
-            f"(accepted options: {listing})"
-        )
-    missing = [
-        p.name
-        for p in parameters
-        if p.default is inspect.Parameter.empty
-        and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        and p.name not in options
-    ]
-    if missing:
-        raise ConfigError(f"{what} needs the option(s) {', '.join(map(repr, missing))}")
+    provided = run_provided(cls, options)  # e.g. the run's seed, for a constructor that takes one
+    check_declared(cls, {key: value for key, value in options.items() if key not in provided}, what)
 
 
 def make_environment(name: str, options: Mapping[str, Any] | None = None) -> Environment:

@@ -16,6 +16,10 @@ plugin, bad value, bad resume path), reported on stderr without a traceback; 3 s
 by a reviewing (oversight) plugin, after its step was checkpointed; 130
 interrupted by Ctrl-C or SIGTERM (a checkpoint of the last completed step is saved first). Any other
 error is a bug or an environment failure and keeps its traceback (exit 1).
+
+It passes ~400 lines because it holds the whole command: argument handling with the
+``--help`` text, the run folder's bookkeeping (resume, checkpoints, evaluation, the
+probe) and the exit-code contract, which read best in one place.
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from absolutezero.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from absolutezero.config import ConfigError, RunConfig, _all_keys, load_config, save_config, to_yaml
+from absolutezero.components import agent_kwargs, component_help, env_kwargs, resolve_options
+from absolutezero.config import ConfigError, RunConfig, _all_keys, _yaml_value, load_config, save_config, to_yaml
 from absolutezero.distributed import DistributedError, Group
 from absolutezero.metrics import MetricsWriter, truncate_metrics
 from absolutezero.plots import write_plots
 from absolutezero.protocol import Agent, Environment
+from absolutezero.seeding import SEED_BUFFERS_FILE, start_buffers
 
-__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_STOPPED", "AGENT_KEYS", "RunStopped", "agent_options", "main", "usage"]
+__all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_STOPPED", "RunStopped", "main", "usage"]
 
 EXIT_CONFIG = 2
 EXIT_STOPPED = 3  # a reviewing (oversight) plugin stopped the run; its last step is saved
@@ -50,42 +56,16 @@ class RunStopped(Exception):
     def __init__(self, step: int, reason: str) -> None:
         super().__init__(f"stopped after step {step}: {reason}")
         self.step, self.reason = step, reason
-SEED_BUFFERS_FILE = "seed_buffers.jsonl"
-PROBE_SEED_OFFSET = 1_000_003
-
-#: config key -> agent constructor keyword (docs/ARCHITECTURE.md, "Agents are constructed ...")
-AGENT_KEYS: dict[str, str] = {
-    "model": "model",
-    "backend": "backend",
-    "seed": "seed",
-    "generation.max_new_tokens": "max_new_tokens",
-    "generation.temperature": "temperature",
-    "generation.top_p": "top_p",
-    "generation.batch_size": "batch_size",
-    "generation.dtype": "dtype",
-    "generation.max_prompt_tokens": "max_prompt_tokens",
-    "train.learning_rate": "learning_rate",
-    "train.weight_decay": "weight_decay",
-    "train.grad_clip": "grad_clip",
-    "train.clip_ratio": "clip_ratio",
-    "train.micro_batch": "micro_batch",
-    "train.trainable_layers": "trainable_layers",
-    "train.autocast_bf16": "autocast_bf16",
-    "train.correction": "correction",
-    "train.tis_cap": "tis_cap",
-    "train.strategy": "strategy",
-    "train.gradient_checkpointing": "gradient_checkpointing",
-    "train.max_tokens_per_micro_batch": "max_tokens_per_micro_batch",
-    "train.logits_chunk_tokens": "logits_chunk_tokens",
-    "train.cpu_offload": "cpu_offload",
-}
 
 
-def usage() -> str:
-    """The ``--help`` text: synopsis, exit codes and every config key with its default."""
+def usage(args: Sequence[str] = ()) -> str:
+    """The ``--help`` text: synopsis, exit codes, every core config key with its default,
+    then the options of the components ``args`` choose (``env=``, ``agent=``, ``trackers=``;
+    the defaults otherwise), each with its default and help."""
     defaults = OmegaConf.structured(RunConfig)
     lines = [
         "usage: python -m absolutezero.run [key=value ...]",
+        "       python -m absolutezero.run --help [env=NAME] [agent=NAME] [trackers=[NAME,...]]",
         "",
         "Absolute Zero self-play training: the model proposes tasks, the environment",
         "validates them, the same model solves them, both roles are trained with TRR++.",
@@ -94,16 +74,16 @@ def usage() -> str:
         "  python -m absolutezero.run env=code steps=20",
         "  python -m absolutezero.run env=arith selfplay.propose_batch=8 name=try1",
         "  python -m absolutezero.run resume=runs/try1 steps=40",
-        "  python -m absolutezero.run env_options.some_option=3 agent_options.other=x",
+        "  python -m absolutezero.run env=code agent_options.learning_rate=2e-5 env_options.timeout=2",
         "  python -m absolutezero.run trackers=[tensorboard,wandb] plugin_options.wandb.project=azr",
         "  python -m absolutezero.run config=configs/qwen2.5-coder-7b.yaml steps=10   (file first, then key=value)",
         "  torchrun --nproc_per_node=2 -m absolutezero.run env=code   (N processes, torch.distributed)",
         "",
         "outputs: <out>/<name>/config.yaml, metrics.jsonl, plots/*.png,",
         "         checkpoints/step_N/ and a 'latest' pointer",
-        "exit codes: 0 done, 2 configuration error, 130 interrupted (checkpoint saved)",
+        "exit codes: 0 done, 2 configuration error, 3 stopped by a review, 130 interrupted (checkpoint saved)",
         "",
-        "config keys (default):",
+        "core config keys (default):",
     ]
     for key in _all_keys(defaults):
         node = OmegaConf.select(defaults, key)
@@ -111,24 +91,14 @@ def usage() -> str:
             continue
         value = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
         lines.append(f"  {key} = {value!r}")
+    chosen = {"env": str(defaults.env), "agent": str(defaults.agent), "trackers": []}
+    for text in args:
+        key, _, value = text.partition("=")
+        if key in chosen and value:
+            chosen[key] = _yaml_value(value)
+    trackers = chosen["trackers"] if isinstance(chosen["trackers"], list) else [chosen["trackers"]]
+    lines += component_help(str(chosen["env"]), str(chosen["agent"]), [str(name) for name in trackers])
     return "\n".join(lines)
-
-
-def agent_options(config: DictConfig) -> dict[str, Any]:
-    """Keyword arguments for the agent constructor: the shared keys plus ``agent_options``.
-
-    Raises:
-        ConfigError: ``agent_options`` repeats a key that has its own config entry.
-    """
-    options = {kwarg: OmegaConf.select(config, key) for key, kwarg in AGENT_KEYS.items()}
-    extra = OmegaConf.to_container(config.agent_options, resolve=True)
-    assert isinstance(extra, dict)
-    for key, value in extra.items():
-        if key in options:
-            config_key = next(k for k, v in AGENT_KEYS.items() if v == key)
-            raise ConfigError(f"agent_options.{key} duplicates the config key {config_key!r}; set that instead")
-        options[str(key)] = value
-    return options
 
 
 def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
@@ -153,7 +123,7 @@ def _resolve(overrides: Sequence[str]) -> tuple[DictConfig, Path, Any]:
                 "or pick another name="
             )
         config.name = run_dir.name
-    return config, run_dir, checkpoint
+    return resolve_options(config), run_dir, checkpoint
 
 
 def _build(config: DictConfig, group: Group | None = None) -> tuple[Any, Environment, Agent]:
@@ -172,10 +142,15 @@ def _build(config: DictConfig, group: Group | None = None) -> tuple[Any, Environ
     assert isinstance(tracker_options, dict)
     for name in dict.fromkeys(str(name) for name in config.trackers if group.is_main):  # trackers by name
         pm.register(make_tracker(name, tracker_options.get(name) or {}), name=f"tracker:{name}")
-    env_options = OmegaConf.to_container(config.env_options, resolve=True)
-    env = make_environment(config.env, env_options)  # type: ignore[arg-type]
+    env = make_environment(config.env, env_kwargs(config))
+    if config.eval.every and not (config.eval.benchmarks or type(env).benchmarks):
+        env.close()
+        raise ConfigError(
+            f"eval.every={config.eval.every} but environment {config.env!r} names no benchmarks; "
+            "set eval.benchmarks=[name,...] (python -m absolutezero list shows them) or eval.every=0"
+        )
     try:
-        agent = make_agent(config.agent, agent_options(config))
+        agent = make_agent(config.agent, agent_kwargs(config))
     except BaseException:
         env.close()
         raise
@@ -230,43 +205,28 @@ class _Run:
         from absolutezero.evaluate import evaluate  # lazy: benchmarks never load unless asked
 
         scores = evaluate(
-            list(self.config.eval.benchmarks), self.agent, path=self.config.eval.path,
+            list(self.config.eval.benchmarks or type(self.env).benchmarks), self.agent, path=self.config.eval.path,
             limit=self.config.eval.limit,
             # every rank generates its share (a collective); rank 0 writes the records
             out_dir=str(self.run_dir / "eval" / f"step_{step}") if self.group.is_main else None,
-            model=f"{self.config.model} step {step}",
+            model=f"{self.config.name} step {step}",
         )
         return {f"eval/{name}": float(value) for name, value in scores.items()}
 
-    def _seed(self) -> tuple[dict[str, float], str | None]:
-        """Seed the buffers (or take ``seed_buffers=``) and save them as seed_buffers.jsonl.
+    def _seed(self) -> tuple[dict[str, float] | None, str | None]:
+        """The run's starting buffers (see :func:`absolutezero.seeding.start_buffers`),
+        saved as seed_buffers.jsonl unless they came from a resumed checkpoint.
 
-        Returns the step-0 metrics and a reviewing plugin's stop reason (or None)."""
-        from absolutezero.buffers import BufferSet
-
-        cfg = self.config
-        if cfg.seed_buffers:
-            path = Path(str(cfg.seed_buffers)).expanduser()
-            try:
-                buffers = BufferSet.load(path, int(cfg.selfplay.buffer_capacity))
-            except (OSError, ValueError) as error:
-                raise ConfigError(f"seed_buffers={cfg.seed_buffers}: cannot use it: {error}") from None
-            self.trainer.use_seed_buffers(buffers)
-            metrics = {"seed/reused": 1.0, **{f"buffer/{t}/size": float(n) for t, n in buffers.sizes().items()}}
-            print(f"seed buffers taken from {path} (no seeding)", file=sys.stderr, flush=True)
-            stop = None
-        else:
-            print("seeding the task buffers (no training) ...", file=sys.stderr, flush=True)
-            result = self.trainer.seed()
-            metrics, stop = result.metrics, result.stop
-        if self.group.is_main:
+        Returns the step-0 metrics (None on resume) and a reviewing plugin's stop reason."""
+        start = start_buffers(self.trainer, self.config.seed_buffers, announce=_announce)
+        if start.metrics is not None and self.group.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
-        return metrics, stop
+        return start.metrics, start.stop
 
     def _probe_set(self) -> Any:
         """The run's held-out probe set: read back on resume, else proposed now."""
-        from absolutezero.probe import PROBE_FILE, ProbeSet
+        from absolutezero.probe import PROBE_FILE, PROBE_SEED_OFFSET, ProbeSet, propose_held_out
 
         cfg = self.config
         if not cfg.probe.every:
@@ -276,10 +236,10 @@ class _Run:
             probe = ProbeSet.load(path, self.env, self.trainer.task_types)
             self.trainer.exclude(probe.all_tasks())
             return probe
-        print("proposing the held-out probe set (never trained on) ...", file=sys.stderr, flush=True)
-        # Its own seed, far from the run's, so the probe pass is not the seeding pass.
-        tasks = self.trainer.propose_held_out(
-            int(cfg.probe.per_type), seed=int(cfg.seed) + PROBE_SEED_OFFSET, max_rounds=int(cfg.probe.max_rounds)
+        _announce("proposing the held-out probe set (never trained on) ...")
+        tasks = propose_held_out(
+            self.trainer, int(cfg.probe.per_type), seed=int(cfg.seed) + PROBE_SEED_OFFSET,
+            max_rounds=int(cfg.probe.max_rounds),
         )
         probe = ProbeSet(tasks)
         if self.group.is_main:
@@ -290,10 +250,7 @@ class _Run:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        first: dict[str, float] | None = None
-        seeding_stop = None
-        if not self.trainer.seeded:
-            first, seeding_stop = self._seed()
+        first, seeding_stop = self._seed()
         probe = None if seeding_stop else self._probe_set()
         if first is not None and probe is not None:
             first.update(probe.score(self.trainer.solve_greedily))
@@ -331,6 +288,11 @@ class _Run:
             write_plots(self.metrics_path, self.run_dir / "plots")
 
 
+def _announce(message: str) -> None:
+    """One line about what the run is doing now, on stderr."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def _postfix(record: dict[str, float]) -> dict[str, str]:
     shown = {
         "r_prop": "overall/propose_reward_mean", "r_solve": "overall/solve_reward_mean",
@@ -347,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     if any(arg in ("-h", "--help", "help") for arg in args):
-        print(usage())
+        print(usage([arg for arg in args if arg not in ("-h", "--help", "help")]))
         return 0
     previous_term = _terminate_as_interrupt()
     try:
@@ -425,8 +387,8 @@ def _run(args: list[str], group: Group) -> int:
     except RunStopped as stopped:
         status = "stopped"
         print(
-            f"absolutezero.run: {stopped}; checkpoint of step {stopped.step} saved; read "
-            f"{run_dir / 'oversight.jsonl'} before continuing with resume={run_dir}",
+            f"absolutezero.run: {stopped}; checkpoint of step {stopped.step} saved; once the reason "
+            f"is understood, continue with resume={run_dir}",
             file=sys.stderr,
         )
         return EXIT_STOPPED
@@ -444,7 +406,14 @@ def _run(args: list[str], group: Group) -> int:
         return EXIT_INTERRUPTED
     finally:
         if run is not None:
-            pm.hook.absolutezero_run_end(run_dir=str(run_dir), status=status)
+            try:
+                if main:  # the plugins' own lines, e.g. where their files are
+                    from absolutezero.plugins import run_summary
+
+                    for line in run_summary(pm, str(run_dir), status):
+                        print(f"absolutezero.run: {line}", file=sys.stderr)
+            finally:
+                pm.hook.absolutezero_run_end(run_dir=str(run_dir), status=status)
         env.close()
         agent.close()
 

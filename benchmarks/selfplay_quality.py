@@ -142,19 +142,19 @@ def main(argv: list[str] | None = None) -> int:
     from absolutezero.config import ConfigError, load_config
     from absolutezero.plugins import get_plugin_manager
     from absolutezero.registry import make_agent, make_environment
-    from absolutezero.run import agent_options
+    from absolutezero.components import agent_kwargs, env_kwargs, resolve_options
     from absolutezero.selfplay import SelfPlayTrainer
 
     try:
-        config = load_config(["env=code", "progress=false", *args.overrides])
+        config = resolve_options(load_config(["env=code", "progress=false", *args.overrides]))
     except ConfigError as error:
         print(f"selfplay_quality: error: {error}", file=sys.stderr)
         return 2
-    print(f"model={config.model} cores={os.cpu_count()} selfplay={OmegaConf.to_container(config.selfplay)} "
-          f"generation={OmegaConf.to_container(config.generation)}", flush=True)
+    print(f"agent={config.agent} cores={os.cpu_count()} selfplay={OmegaConf.to_container(config.selfplay)} "
+          f"agent_options={OmegaConf.to_container(config.agent_options)}", flush=True)
     started = time.perf_counter()
-    env = make_environment(config.env, OmegaConf.to_container(config.env_options))  # type: ignore[arg-type]
-    agent = make_agent(config.agent, agent_options(config))
+    env = make_environment(config.env, env_kwargs(config))
+    agent = make_agent(config.agent, agent_kwargs(config))
     print(f"load: {time.perf_counter() - started:.1f} s", flush=True)
     try:
         rejections = _Rejections(args.dump)

@@ -4,7 +4,7 @@ Runs the real trainer (seeding, then ``--steps`` steps) with the configured agen
 (default: the embedded Qwen2.5-Coder-0.5B) and prints one line per step and a summary::
 
     python benchmarks/selfplay_speed.py                       # 3 steps, env=code, defaults
-    python benchmarks/selfplay_speed.py --steps 2 env=arith generation.max_new_tokens=128
+    python benchmarks/selfplay_speed.py --steps 2 env=arith agent_options.max_new_tokens=128
 
 Any ``key=value`` is a run-config override (see ``python -m absolutezero.run --help``).
 Figures: ``s/step`` is wall time of a step (generation + validation + verification +
@@ -33,20 +33,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from absolutezero.config import ConfigError, load_config
     from absolutezero.registry import make_agent, make_environment
-    from absolutezero.run import agent_options
+    from absolutezero.components import agent_kwargs, env_kwargs, resolve_options
     from absolutezero.selfplay import SelfPlayTrainer
 
     try:
-        config = load_config(["env=code", *args.overrides])
+        config = resolve_options(load_config(["env=code", *args.overrides]))
     except ConfigError as error:
         print(f"selfplay_speed: error: {error}", file=sys.stderr)
         return 2
-    print(f"env={config.env} model={config.model} cores={os.cpu_count()} "
+    print(f"env={config.env} agent_options={OmegaConf.to_container(config.agent_options)} cores={os.cpu_count()} "
           f"selfplay={OmegaConf.to_container(config.selfplay)} "
-          f"max_new_tokens={config.generation.max_new_tokens} batch_size={config.generation.batch_size}")
+          f"")
     started = time.perf_counter()
-    env = make_environment(config.env, OmegaConf.to_container(config.env_options))  # type: ignore[arg-type]
-    agent = make_agent(config.agent, agent_options(config))
+    env = make_environment(config.env, env_kwargs(config))
+    agent = make_agent(config.agent, agent_kwargs(config))
     print(f"load: {time.perf_counter() - started:.1f} s")
     rows = []
     try:

@@ -4,13 +4,13 @@ Two measurements, each printed beside :func:`absolutezero_policy.memory_plan.pla
 prediction for the same settings (the planner's accuracy target is 20%):
 
 1. **Training state per rank** (``--ranks 1 2 4``): real ``torchrun`` processes (gloo) load
-   the model, build the learner with ``train.strategy=fsdp2`` (and ``ddp`` for one
+   the model, build the learner with ``agent_options.strategy=fsdp2`` (and ``ddp`` for one
    process), take one step on a small batch, and count the bytes each rank holds for its
    parameters, gradients and AdamW state (a DTensor counts its local shard). With FSDP2
    the three should fall as ~1/N. Each rank's peak RSS is printed too (it also holds the
    Python runtime, the tokenizer and the fully loaded model before sharding).
 2. **Activations at a long sequence** (``--tokens 4096``): one forward pass of one
-   sequence through the learner, with and without ``train.gradient_checkpointing``,
+   sequence through the learner, with and without ``agent_options.gradient_checkpointing``,
    counting the bytes autograd saves for the backward pass
    (``torch.autograd.graph.saved_tensors_hooks``; unique storages, parameters excluded). The peak of a checkpointed backward
    adds one block's activations while it is recomputed, so the measured checkpointed

@@ -30,10 +30,10 @@ if [ "${1:-}" = "--cpu" ]; then
 fi
 
 common=(
-    "out=$OUT" "name=$mode-$(date +%Y%m%d-%H%M%S)" "steps=$STEPS" "env=code" "model=$model"
+    "out=$OUT" "name=$mode-$(date +%Y%m%d-%H%M%S)" "steps=$STEPS" "env=code" "agent_options.model=$model"
     "checkpoint_every=$STEPS" "progress=false" "probe.every=0" "selfplay.seed_size=0"
-    "train.strategy=fsdp2" "train.gradient_checkpointing=true" "train.trainable_layers=0"
-    "train.max_tokens_per_micro_batch=8192" "generation.max_prompt_tokens=6144"
+    "agent_options.strategy=fsdp2" "agent_options.gradient_checkpointing=true" "agent_options.trainable_layers=0"
+    "agent_options.max_tokens_per_micro_batch=8192" "agent_options.max_prompt_tokens=6144"
 )
 if [ "$mode" = gpu ]; then
     command -v nvidia-smi >/dev/null || { echo "gpu-check: no nvidia-smi; for the CPU form: --cpu MODEL" >&2; exit 2; }
@@ -41,8 +41,8 @@ if [ "$mode" = gpu ]; then
     [ "$ranks" -ge 1 ] || { echo "gpu-check: no GPU found" >&2; exit 2; }
     gpu_memory_gb="$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1 | awk '{printf "%.1f", $1/1024}')"
     settings=(
-        "backend=vllm" "agent_options.device=cuda" "generation.dtype=bfloat16" "train.autocast_bf16=true"
-        "generation.max_new_tokens=1024" "generation.batch_size=256"
+        "agent_options.backend=vllm" "agent_options.device=cuda" "agent_options.dtype=bfloat16" "agent_options.autocast_bf16=true"
+        "agent_options.max_new_tokens=1024" "agent_options.batch_size=256"
         "selfplay.propose_batch=16" "selfplay.solve_batch=16" "selfplay.learnability_samples=4"
         "agent_options.vllm_options.gpu_memory_utilization=0.3"
         "agent_options.vllm_options.max_model_len=7168"
@@ -51,8 +51,8 @@ else
     ranks=2
     gpu_memory_gb=24
     settings=(
-        "backend=hf" "generation.dtype=float32" "train.autocast_bf16=false"
-        "generation.max_new_tokens=16" "generation.batch_size=8"
+        "agent_options.backend=hf" "agent_options.dtype=float32" "agent_options.autocast_bf16=false"
+        "agent_options.max_new_tokens=16" "agent_options.batch_size=8"
         "selfplay.propose_batch=2" "selfplay.solve_batch=2" "selfplay.learnability_samples=2"
     )
 fi

@@ -137,9 +137,9 @@ def _sigint_in_deferred_blocks():
 # -- through the CLI with the real policy agent ----------------------------------------
 
 def _cli_args(tmp_path, tiny_model_dir, *extra):
-    return [f"out={tmp_path / 'runs'}", f"model={tiny_model_dir}", "env=arith", "progress=false",
-            "generation.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
-            "train.autocast_bf16=false", *extra]
+    return [f"out={tmp_path / 'runs'}", f"agent_options.model={tiny_model_dir}", "env=arith", "progress=false",
+            "agent_options.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+            "agent_options.autocast_bf16=false", *extra]
 
 
 @pytest.fixture

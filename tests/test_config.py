@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -12,12 +14,12 @@ def test_defaults_and_overrides():
     config = load_config()
     assert (config.env, config.steps, config.selfplay.learnability_samples) == ("code", 20, 4)
     config = load_config(
-        ["env=arith", "steps=7", "selfplay.references=0", "train.clip_ratio=null",
+        ["env=arith", "steps=7", "selfplay.references=0", "agent_options.clip_ratio=null",
          "rewards.wrong_answer=-0.5", "selfplay.task_types=[evaluate]", "env_options.max_chars=50",
          "plugins=[my.plugin]", "name=run one"]
     )
     assert config.env == "arith" and config.steps == 7 and config.selfplay.references == 0
-    assert config.train.clip_ratio is None and config.rewards.wrong_answer == -0.5
+    assert config.agent_options.clip_ratio is None and config.rewards.wrong_answer == -0.5
     assert list(config.selfplay.task_types) == ["evaluate"]
     assert config.env_options == {"max_chars": 50} and list(config.plugins) == ["my.plugin"]
     assert config.name == "run one"
@@ -28,7 +30,6 @@ def test_defaults_and_overrides():
     [
         ("stpes=3", "unknown config key 'stpes'; did you mean 'steps'?"),
         ("selfplay.propose_bach=3", "did you mean 'selfplay.propose_batch'?"),
-        ("generation.temprature=0.5", "did you mean 'generation.temperature'?"),
         ("nonsense_key_entirely=1", "unknown config key 'nonsense_key_entirely'"),
         ("steps", "overrides are key=value"),
         ("=3", "overrides are key=value"),
@@ -45,8 +46,6 @@ def test_unknown_keys_and_malformed_overrides(override, message):
     [
         ("steps=abc", "bad value 'abc' for 'steps': expected int"),
         ("seed=1.5", "bad value '1.5' for 'seed': expected int"),
-        ("train.autocast_bf16=maybe", "expected bool"),
-        ("train.clip_ratio=abc", "expected float or null"),
         ("plugins=3", "expected a list of str"),
         ("env_options=5", "expected a mapping"),
         ("selfplay=3", "expected a section"),
@@ -69,15 +68,11 @@ def test_bad_types_give_one_clear_sentence(override, message):
         ("selfplay.references=-1", "references must be >= 0"),
         ("selfplay.recency_weight=1.5", "recency_weight must be in [0, 1]"),
         ("rewards.variant=papr", "did you mean 'paper'?"),
-        ("backend=vlm", "did you mean 'vllm'?"),
-        ("generation.temperature=0", "temperature must be > 0"),
-        ("generation.top_p=1.5", "top_p must be in (0, 1]"),
         ("checkpoint_every=-1", "must be >= 0"),
         ("checkpoint_keep=0", "checkpoint_keep must be >= 1"),
         ("selfplay.fresh_share=2", "fresh_share must be in [0, 1]"),
         ("selfplay.seed_size=-1", "selfplay.seed_size must be >= 0"),
         ("probe.per_type=-2", "probe.per_type must be >= 0"),
-        ("generation.dtype=flaot32", "did you mean 'float32'?"),
     ],
 )
 def test_range_checks(override, message):
@@ -109,3 +104,39 @@ def test_bad_saved_configs(tmp_path):
     path.write_text("steps: 0\n")
     with pytest.raises(ConfigError, match="steps must be a positive integer"):
         load_saved_config(path)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("agent_options.temprature=0.5", "has no option 'agent_options.temprature'; did you mean 'temperature'?"),
+        ("agent_options.autocast_bf16=maybe", "expects bool or null"),
+        ("agent_options.clip_ratio=abc", "expects float or null"),
+        ("agent_options.backend=vlm", "did you mean 'vllm'?"),
+        ("agent_options.dtype=flaot32", "did you mean 'float32'?"),
+        ("env_options.timeot=2", "environment 'code' has no option 'env_options.timeot'; did you mean 'timeout'?"),
+        ("env_options.timeout=soon", "bad value 'soon' for env_options.timeout"),
+    ],
+)
+def test_component_options_are_checked_against_their_declaration(override, message):
+    from absolutezero.components import resolve_options
+
+    with pytest.raises(ConfigError) as caught:
+        resolve_options(load_config([override]))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"temperature": 0}, "agent_options.temperature must be > 0"),
+        ({"top_p": 1.5}, "agent_options.top_p must be in (0, 1]"),
+        ({"max_new_tokens": 0}, "agent_options.max_new_tokens must be >= 1"),
+        ({"cpu_offload": True}, "agent_options.cpu_offload=true needs agent_options.strategy=fsdp2"),
+    ],
+)
+def test_the_policy_agent_checks_its_ranges_before_loading_a_model(options, message):
+    from absolutezero_policy.agent import PolicyAgent
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        PolicyAgent(model="/nonexistent/never/loaded", **options)

@@ -123,10 +123,10 @@ def absolutezero_reward_terms(role, task, response, reward):
 def _run_args(tmp_path: Path, model: Path, name: str, steps: int) -> list[str]:
     return [
         "-m", "absolutezero.run", f"out={tmp_path / 'runs'}", f"name={name}", "env=arith",
-        f"model={model}", f"steps={steps}", "checkpoint_every=1", "progress=false",
-        "generation.max_new_tokens=8", "generation.batch_size=4", "selfplay.propose_batch=3",
-        "selfplay.solve_batch=3", "selfplay.learnability_samples=2", "train.autocast_bf16=false",
-        "train.learning_rate=1e-3", "generation.dtype=float32", "train.trainable_layers=0",
+        f"agent_options.model={model}", f"steps={steps}", "checkpoint_every=1", "progress=false",
+        "agent_options.max_new_tokens=8", "agent_options.batch_size=4", "selfplay.propose_batch=3",
+        "selfplay.solve_batch=3", "selfplay.learnability_samples=2", "agent_options.autocast_bf16=false",
+        "agent_options.learning_rate=1e-3", "agent_options.dtype=float32", "agent_options.trainable_layers=0",
         "plugins=[length_reward_plugin]",
     ]
 

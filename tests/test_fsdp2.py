@@ -1,4 +1,4 @@
-"""FSDP2 (``train.strategy=fsdp2``) in real ``torchrun`` processes with gloo: parity with
+"""FSDP2 (``agent_options.strategy=fsdp2``) in real ``torchrun`` processes with gloo: parity with
 one process, sharded (DCP) training state resumed with another number of ranks, and the
 whole self-play loop on 2 ranks resumed on 1.
 
@@ -88,12 +88,12 @@ def test_sharded_training_state_resumes_with_another_number_of_ranks(tiny_model_
 
 def _run_args(runs: Path, model: Path, name: str, steps: int) -> list[str]:
     return [
-        "-m", "absolutezero.run", f"out={runs}", f"name={name}", "env=arith", f"model={model}",
-        f"steps={steps}", "checkpoint_every=1", "progress=false", "generation.max_new_tokens=8",
-        "generation.batch_size=4", "selfplay.propose_batch=3", "selfplay.solve_batch=3",
-        "selfplay.learnability_samples=2", "train.autocast_bf16=false", "train.learning_rate=1e-3",
-        "generation.dtype=float32", "train.trainable_layers=0", "train.strategy=fsdp2",
-        "train.gradient_checkpointing=true", "train.max_tokens_per_micro_batch=64",
+        "-m", "absolutezero.run", f"out={runs}", f"name={name}", "env=arith", f"agent_options.model={model}",
+        f"steps={steps}", "checkpoint_every=1", "progress=false", "agent_options.max_new_tokens=8",
+        "agent_options.batch_size=4", "selfplay.propose_batch=3", "selfplay.solve_batch=3",
+        "selfplay.learnability_samples=2", "agent_options.autocast_bf16=false", "agent_options.learning_rate=1e-3",
+        "agent_options.dtype=float32", "agent_options.trainable_layers=0", "agent_options.strategy=fsdp2",
+        "agent_options.gradient_checkpointing=true", "agent_options.max_tokens_per_micro_batch=64",
         "plugins=[length_reward_plugin]",
     ]
 

@@ -20,7 +20,7 @@ import pytest
 
 from absolutezero.config import ConfigError, load_config
 from absolutezero.plan import config_settings, main
-from absolutezero.run import agent_options
+from absolutezero.components import agent_kwargs, resolve_options
 from absolutezero_policy.memory_plan import (
     GB,
     Architecture,
@@ -42,7 +42,7 @@ def no_autoload(monkeypatch):
 
 
 def recipe_options(name: str, *overrides: str) -> dict:
-    return agent_options(load_config([f"config={CONFIGS / name}.yaml", *overrides]))
+    return agent_kwargs(resolve_options(load_config([f"config={CONFIGS / name}.yaml", *overrides])))
 
 
 # -- the formulas against autograd ------------------------------------------------------------
@@ -189,13 +189,13 @@ def test_the_paper_recipes_fit_their_hardware(name):
 
 
 def test_the_7b_recipe_does_not_fit_with_ddp_and_the_suggestions_make_it_fit():
-    options = recipe_options("qwen2.5-coder-7b", "train.strategy=ddp", "train.gradient_checkpointing=false")
+    options = recipe_options("qwen2.5-coder-7b", "agent_options.strategy=ddp", "agent_options.gradient_checkpointing=false")
     plan = memory_plan(options, 4, 80)
     assert not plan.fits and plan.training_state > 80 * GB  # the replicated state alone
     assert plan.suggestions.get("strategy") == "fsdp2"
-    fixed = load_config([f"config={CONFIGS}/qwen2.5-coder-7b.yaml", "train.strategy=ddp",
-                         "train.gradient_checkpointing=false", *config_settings(plan.suggestions)])
-    assert memory_plan(agent_options(fixed), 4, 80).fits
+    fixed = load_config([f"config={CONFIGS}/qwen2.5-coder-7b.yaml", "agent_options.strategy=ddp",
+                         "agent_options.gradient_checkpointing=false", *config_settings(plan.suggestions)])
+    assert memory_plan(agent_kwargs(resolve_options(fixed)), 4, 80).fits
     assert plan.suggested_plan is not None and plan.suggested_plan.fits
 
 
@@ -203,7 +203,7 @@ def test_the_7b_recipe_does_not_fit_with_ddp_and_the_suggestions_make_it_fit():
     "overrides, gpus, memory, expected",
     [
         (["agent_options.vllm_options.gpu_memory_utilization=0.9"], 4, 80, "vllm_options.gpu_memory_utilization"),
-        (["train.max_tokens_per_micro_batch=200000"], 4, 80, "max_tokens_per_micro_batch"),
+        (["agent_options.max_tokens_per_micro_batch=200000"], 4, 80, "max_tokens_per_micro_batch"),
         ([], 1, 80, None),  # one GPU: offload or more GPUs
     ],
 )
@@ -216,7 +216,7 @@ def test_suggestions_make_non_fitting_settings_fit(overrides, gpus, memory, expe
         assert expected in plan.suggestions
     settings = config_settings({k: v for k, v in plan.suggestions.items() if k != "gpus"})
     config = load_config([f"config={CONFIGS}/qwen2.5-coder-7b.yaml", *overrides, *settings])
-    assert memory_plan(agent_options(config), plan.suggestions.get("gpus", gpus), memory).fits
+    assert memory_plan(agent_kwargs(resolve_options(config)), plan.suggestions.get("gpus", gpus), memory).fits
 
 
 def test_a_kv_cache_too_small_for_one_sequence_does_not_fit():
@@ -247,8 +247,8 @@ def test_cli_prints_every_part_and_the_verdict():
     assert "\nfits (peak" in text
 
     out = io.StringIO()
-    assert main([f"config={CONFIGS}/qwen2.5-coder-7b.yaml", "gpus=4", "train.strategy=ddp"], out=out) == 0
-    assert "does not fit" in out.getvalue() and "to fit, set: train.strategy=fsdp2" in out.getvalue()
+    assert main([f"config={CONFIGS}/qwen2.5-coder-7b.yaml", "gpus=4", "agent_options.strategy=ddp"], out=out) == 0
+    assert "does not fit" in out.getvalue() and "to fit, set: agent_options.strategy=fsdp2" in out.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -257,9 +257,9 @@ def test_cli_prints_every_part_and_the_verdict():
         (["gpus=0"], "gpus must be an integer >= 1"),
         (["gpu_memory_gb=-5"], "gpu_memory_gb must be > 0"),
         (["gpu=4"], "did you mean 'gpus'?"),
-        (["train.stratgy=fsdp2"], "did you mean 'train.strategy'?"),
-        (["train.strategy=zero3"], "train.strategy must be 'ddp' or 'fsdp2'"),
-        (["model=acme/unknown-model"], "pass a local model folder with config.json"),
+        (["agent_options.stratgy=fsdp2"], "has no option 'agent_options.stratgy'; did you mean 'strategy'?"),
+        (["agent_options.strategy=zero3"], "bad value 'zero3' for agent_options.strategy: agent 'policy' expects one of 'ddp', 'fsdp2'"),
+        (["agent_options.model=acme/unknown-model"], "pass a local model folder with config.json"),
         (["agent_options.devce=cuda"], "did you mean 'device'?"),
     ],
 )
@@ -273,7 +273,7 @@ def test_a_local_model_folder_is_read(tmp_path):
     folder = tmp_path / "model"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "qwen2", **TINY, "tie_word_embeddings": True}))
-    options = recipe_options("qwen2.5-coder-7b", f"model={folder}")
+    options = recipe_options("qwen2.5-coder-7b", f"agent_options.model={folder}")
     plan = memory_plan(options, 1, 80)
     assert plan.settings["architecture"].hidden_size == 64 and plan.fits
     (folder / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 64}))

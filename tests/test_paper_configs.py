@@ -20,7 +20,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from absolutezero.config import ConfigError, load_config
-from absolutezero.run import agent_options, main
+from absolutezero.components import agent_kwargs, resolve_options
+from absolutezero.run import main
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 PAPER = {"qwen2.5-coder-3b": "Qwen/Qwen2.5-Coder-3B", "qwen2.5-coder-7b": "Qwen/Qwen2.5-Coder-7B"}
@@ -95,27 +96,28 @@ def test_config_file_errors_exit_2_from_a_real_process(tmp_path):
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_paper_config_loads_with_the_papers_hyperparameters(name):
     config = load_config([f"config={config_path(name)}"])
-    assert config.model == PAPER[name] and config.backend == "vllm" and config.env == "code"
+    agent = config.agent_options
+    assert agent.model == PAPER[name] and agent.backend == "vllm" and config.env == "code"
     sp = config.selfplay
     assert (sp.propose_batch, sp.solve_batch, sp.learnability_samples, sp.references) == (64, 64, 8, 6)
     assert sp.seed_size == 256 and list(sp.task_types) == []
-    assert config.train.learning_rate == 1e-6 and config.train.trainable_layers == 0
-    assert config.train.grad_clip == 1.0 and config.train.weight_decay == 0.0
-    assert config.generation.max_new_tokens == 8096 and config.generation.max_prompt_tokens == 6144
+    assert agent.learning_rate == 1e-6 and agent.trainable_layers == 0
+    assert agent.grad_clip == 1.0 and agent.weight_decay == 0.0
+    assert agent.max_new_tokens == 8096 and agent.max_prompt_tokens == 6144
     # the memory settings the planner names (tests/test_memory_plan.py checks that they fit)
-    train = config.train
-    assert (train.strategy, train.gradient_checkpointing, train.cpu_offload) == ("fsdp2", True, False)
-    assert train.max_tokens_per_micro_batch == TOKENS_PER_MICRO_BATCH[name] and train.logits_chunk_tokens == 1024
-    assert (config.generation.temperature, config.generation.top_p) == (1.0, 1.0)
-    assert config.generation.dtype == "bfloat16" and config.train.autocast_bf16 is True
+    assert (agent.strategy, agent.gradient_checkpointing, agent.cpu_offload) == ("fsdp2", True, False)
+    assert agent.max_tokens_per_micro_batch == TOKENS_PER_MICRO_BATCH[name] and agent.logits_chunk_tokens == 1024
+    assert (agent.temperature, agent.top_p) == (1.0, 1.0)
+    assert agent.dtype == "bfloat16" and agent.autocast_bf16 is True
     assert config.checkpoint_every == 10 and config.rewards.variant == "paper"
     env = dict(config.env_options)
     assert env["max_shown_references"] == 6 and env["num_induction_inputs"] == 10 and env["prefill"] == "think"
-    assert config.agent_options.device == "cuda"
-    assert dict(config.agent_options.vllm_options) == {"gpu_memory_utilization": 0.4, "max_model_len": 14240}
-    # every key the file sets reaches the agent constructor or the environment unchanged
-    assert agent_options(config)["max_new_tokens"] == 8096 and agent_options(config)["learning_rate"] == 1e-6
-    assert agent_options(config)["max_prompt_tokens"] == 6144 and agent_options(config)["strategy"] == "fsdp2"
+    assert agent.device == "cuda"
+    assert dict(agent.vllm_options) == {"gpu_memory_utilization": 0.4, "max_model_len": 14240}
+    # every key the file sets reaches the agent constructor unchanged
+    options = agent_kwargs(resolve_options(config))
+    assert options["max_new_tokens"] == 8096 and options["learning_rate"] == 1e-6
+    assert options["max_prompt_tokens"] == 6144 and options["strategy"] == "fsdp2"
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -235,10 +237,10 @@ def test_paper_config_dry_run_one_step_on_a_tiny_model(name, tiny_model_dir, mak
     monkeypatch.setattr(PolicyAgent, "update", update)
 
     overrides = [
-        f"model={tiny_model_dir}", "backend=hf", "agent_options.device=cpu", "agent_options.vllm_options=null",
-        "generation.dtype=float32",
-        "train.autocast_bf16=false", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
-        "generation.max_new_tokens=48", "generation.batch_size=16", "train.micro_batch=4",
+        f"agent_options.model={tiny_model_dir}", "agent_options.backend=hf", "agent_options.device=cpu", "agent_options.vllm_options=null",
+        "agent_options.dtype=float32",
+        "agent_options.autocast_bf16=false", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+        "agent_options.max_new_tokens=48", "agent_options.batch_size=16", "agent_options.micro_batch=4",
         f"seed_buffers={seeds}", "probe.every=0", "steps=1", "progress=false", "env_options.workers=1",
         f"out={tmp_path / 'runs'}", "name=dry",
     ]
@@ -250,7 +252,7 @@ def test_paper_config_dry_run_one_step_on_a_tiny_model(name, tiny_model_dir, mak
     run_dir = tmp_path / "runs" / "dry"
     saved = OmegaConf.load(run_dir / "config.yaml")
     assert saved.selfplay.learnability_samples == 8 and saved.selfplay.references == 6
-    assert saved.train.learning_rate == 1e-6 and saved.train.trainable_layers == 0
+    assert saved.agent_options.learning_rate == 1e-6 and saved.agent_options.trainable_layers == 0
     assert saved.env_options.num_induction_inputs == 10 and saved.env_options.prefill == "think"
 
     (agent,) = made

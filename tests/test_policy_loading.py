@@ -87,7 +87,7 @@ def test_local_folder_loads_in_float32_with_pad_and_stop_tokens(tiny_model_dir):
 def test_unknown_backend_and_bad_stop_strings(tiny_model_dir):
     from absolutezero_policy.agent import PolicyAgent
 
-    with pytest.raises(ValueError, match="unknown backend 'vlm'"):
+    with pytest.raises(ValueError, match="agent_options.backend must be one of \\['hf', 'vllm'\\], got 'vlm'"):
         PolicyAgent(model=str(tiny_model_dir), backend="vlm")
     with pytest.raises(ValueError, match="stop_strings must be a list"):
         PolicyAgent(model=str(tiny_model_dir), stop_strings="</answer>")
@@ -108,34 +108,16 @@ def test_vllm_backend_without_vllm_says_how_to_install(tiny_model_dir):
         PolicyAgent(model=str(tiny_model_dir), backend="vllm")
 
 
-def test_agent_defaults_match_run_config():
+def test_every_agent_option_is_declared_once_with_help():
     import inspect
 
-    from absolutezero.config import RunConfig
+    from absolutezero.options import declared_options
     from absolutezero_policy.agent import PolicyAgent
 
-    defaults = {
-        name: p.default for name, p in inspect.signature(PolicyAgent).parameters.items()
-    }
-    config = RunConfig()
-    expected = {
-        "model": config.model,
-        "backend": config.backend,
-        "seed": config.seed,
-        "max_new_tokens": config.generation.max_new_tokens,
-        "temperature": config.generation.temperature,
-        "top_p": config.generation.top_p,
-        "batch_size": config.generation.batch_size,
-        "learning_rate": config.train.learning_rate,
-        "weight_decay": config.train.weight_decay,
-        "grad_clip": config.train.grad_clip,
-        "clip_ratio": config.train.clip_ratio,
-        "micro_batch": config.train.micro_batch,
-        "autocast_bf16": config.train.autocast_bf16,
-        "trainable_layers": config.train.trainable_layers,
-        "dtype": config.generation.dtype,
-    }
-    assert {k: defaults[k] for k in expected} == expected
+    options = declared_options(PolicyAgent)
+    assert {"model", "backend", "learning_rate", "max_new_tokens", "trainable_layers"} <= set(options)
+    assert "seed" not in options  # the run provides it
+    assert all(option.help for option in options.values()), [n for n, o in options.items() if not o.help]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in inspect.signature(PolicyAgent).parameters.values())
 
 

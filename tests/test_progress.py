@@ -26,9 +26,9 @@ def test_a_run_with_progress_false_draws_no_bar(tmp_path, tiny_model_dir, capsys
     from absolutezero.run import main
 
     try:
-        code = main([f"out={tmp_path}", "name=quiet", "env=arith", f"model={tiny_model_dir}", "steps=1",
-                     "progress=false", "checkpoint_every=1", "generation.max_new_tokens=4",
-                     "selfplay.propose_batch=1", "selfplay.solve_batch=1", "train.autocast_bf16=false"])
+        code = main([f"out={tmp_path}", "name=quiet", "env=arith", f"agent_options.model={tiny_model_dir}", "steps=1",
+                     "progress=false", "checkpoint_every=1", "agent_options.max_new_tokens=4",
+                     "selfplay.propose_batch=1", "selfplay.solve_batch=1", "agent_options.autocast_bf16=false"])
     finally:
         transformers_logging.enable_progress_bar()
         from huggingface_hub.utils import enable_progress_bars

@@ -269,11 +269,11 @@ def test_task_types_subset_and_from_config():
 def _policy_agent(model_dir, seed=0, max_new_tokens=12):
     pytest.importorskip("absolutezero_policy.agent")
     from absolutezero.registry import make_agent
-    from absolutezero.run import agent_options
+    from absolutezero.components import agent_kwargs, resolve_options
 
-    config = load_config([f"model={model_dir}", f"seed={seed}", f"generation.max_new_tokens={max_new_tokens}",
-                          "train.autocast_bf16=false"])
-    return make_agent("policy", agent_options(config))
+    config = load_config([f"agent_options.model={model_dir}", f"seed={seed}", f"agent_options.max_new_tokens={max_new_tokens}",
+                          "agent_options.autocast_bf16=false"])
+    return make_agent("policy", agent_kwargs(resolve_options(config)))
 
 
 @pytest.mark.parametrize("env_name", ["arith", "code"])
@@ -316,9 +316,9 @@ def test_benchmark_data_is_never_opened_during_a_run(tiny_model_dir, tmp_path):
         """
     )
     out = tmp_path / "runs"
-    args = [f"out={out}", f"model={tiny_model_dir}", "env=arith", "steps=1", "name=audit", "progress=false",
-            "generation.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
-            "train.autocast_bf16=false"]
+    args = [f"out={out}", f"agent_options.model={tiny_model_dir}", "env=arith", "steps=1", "name=audit", "progress=false",
+            "agent_options.max_new_tokens=8", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+            "agent_options.autocast_bf16=false"]
     # out= first: the script writes its log next to the run folders
     env = dict(os.environ, ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD="1")
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env,

@@ -73,9 +73,9 @@ def test_a_real_run_logs_its_step_metrics(tmp_path, tiny_model_dir, monkeypatch,
     from absolutezero.run import main
 
     monkeypatch.setenv("ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD", "1")
-    code = main([f"out={tmp_path}", "name=tb", "env=arith", f"model={tiny_model_dir}", "steps=1", "progress=false",
-                 "generation.max_new_tokens=4", "selfplay.propose_batch=1", "selfplay.solve_batch=1",
-                 "selfplay.seed_size=0", "probe.every=0", "train.autocast_bf16=false", "trackers=[tensorboard]"])
+    code = main([f"out={tmp_path}", "name=tb", "env=arith", f"agent_options.model={tiny_model_dir}", "steps=1", "progress=false",
+                 "agent_options.max_new_tokens=4", "selfplay.propose_batch=1", "selfplay.solve_batch=1",
+                 "selfplay.seed_size=0", "probe.every=0", "agent_options.autocast_bf16=false", "trackers=[tensorboard]"])
     assert code == 0, capsys.readouterr().err
     events = read(tmp_path / "tb" / "tensorboard")
     records = read_metrics(tmp_path / "tb" / "metrics.jsonl")

@@ -334,10 +334,10 @@ def test_two_selfplay_steps_through_the_run_entry_point(qwen_dir: Path, tmp_path
     (tmp_path / "vllm_test_reward.py").write_text(REWARD_PLUGIN)
     out = tmp_path / "runs"
     args = [
-        f"out={out}", "name=vllm", "env=code", "backend=vllm", f"model={qwen_dir}", "steps=2",
-        "progress=false", "checkpoint_every=2", "probe.every=0", "generation.dtype=float32",
-        "generation.max_new_tokens=24", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
-        "selfplay.seed_size=1", "selfplay.seed_max_rounds=1", "train.autocast_bf16=false",
+        f"out={out}", "name=vllm", "env=code", "agent_options.backend=vllm", f"agent_options.model={qwen_dir}", "steps=2",
+        "progress=false", "checkpoint_every=2", "probe.every=0", "agent_options.dtype=float32",
+        "agent_options.max_new_tokens=24", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
+        "selfplay.seed_size=1", "selfplay.seed_max_rounds=1", "agent_options.autocast_bf16=false",
         "plugins=[vllm_test_reward]",
         f"agent_options.vllm_options.kv_cache_memory_bytes={ENGINE_OPTIONS['kv_cache_memory_bytes']}",
         "agent_options.vllm_options.enforce_eager=true",

@@ -32,15 +32,16 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+from absolutezero.config import ConfigError
 from absolutezero.distributed import Group
 from absolutezero.protocol import PROMPT_TOO_LONG, Agent, Prompt, Sample
 from absolutezero_policy import sharding, train_state
 from absolutezero_policy.hf_backend import HFBackend
-from absolutezero_policy.learner import Learner
+from absolutezero_policy.learner import DEFAULT_LOGITS_CHUNK_TOKENS, DEFAULT_TIS_CAP, Learner
 from absolutezero_policy.precision import autocast_default, generation_dtype_name
 from absolutezero_policy.trainable import select_trainable
 from absolutezero_policy.model_loading import (
@@ -65,94 +66,116 @@ def _rank_device(device: str, group: Group) -> str:
     return device
 
 
+def _check_options(
+    *, backend: str, stop_strings: Any, vllm_options: Any, strategy: str, temperature: float, top_p: float,
+    cpu_offload: bool, positive: dict[str, int | None],
+) -> None:
+    """The checks types cannot express, before anything loads (a mistake costs no model load)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"agent_options.backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if isinstance(stop_strings, str) or not all(isinstance(s, str) for s in stop_strings):
+        raise ConfigError(f"agent_options.stop_strings must be a list of strings, got {stop_strings!r}")
+    if vllm_options and backend != "vllm":
+        raise ConfigError("agent_options.vllm_options only apply to agent_options.backend=vllm")
+    if strategy not in sharding.STRATEGIES:
+        raise ConfigError(f"agent_options.strategy must be one of {list(sharding.STRATEGIES)}, got {strategy!r}")
+    if cpu_offload and strategy != "fsdp2":
+        raise ConfigError("agent_options.cpu_offload=true needs agent_options.strategy=fsdp2 (it offloads the sharded state)")
+    if not temperature > 0:
+        raise ConfigError(f"agent_options.temperature must be > 0 (sampling is needed for learnability), got {temperature!r}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"agent_options.top_p must be in (0, 1], got {top_p!r}")
+    for name, value in positive.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"agent_options.{name} must be >= 1 (a positive integer), got {value!r}")
+
+
 class PolicyAgent(Agent):
     """A Hugging Face causal LM as the self-play policy.
 
+    Its options (``agent_options.<name>`` in a run; ``python -m absolutezero.run --help``
+    lists them) are the keyword arguments below, each declared here once.
+
     Args:
-        model: an embedded model name (``"embedded"`` = Qwen2.5-Coder-0.5B-Instruct, or
-            ``"smollm2-135m"``; see ``absolutezero_policy.embedded``), a Hugging Face
-            name, or a local folder (``save_pretrained`` output or a saved agent).
-        backend: ``"hf"`` or ``"vllm"`` (needs ``pip install absolutezero[vllm]``).
-        seed: seeds the agent's sampling generator.
-        max_new_tokens, temperature, top_p: sampling; ``greedy=True`` ignores the last two.
+        model: an embedded model ("embedded" = Qwen2.5-Coder-0.5B-Instruct, "smollm2-135m"), a Hugging Face name, or a local folder.
+        backend: the generation engine: "hf" (ours, KV-cached) or "vllm" (pip install absolutezero[vllm]).
+        seed: seeds the agent's sampling generator (the run passes its own seed).
+        max_new_tokens: most tokens generated per completion.
+        temperature: sampling temperature (> 0: learnability needs sampling; greedy calls ignore it).
+        top_p: nucleus sampling mass in (0, 1] (greedy calls ignore it).
         batch_size: prompts generated together.
-        learning_rate, weight_decay, grad_clip, clip_ratio, micro_batch, autocast_bf16:
-            see ``Learner`` (``clip_ratio=None`` is plain REINFORCE; ``grad_clip=0`` off).
-        correction, tis_cap: how the learner handles the gap between the engine that
-            sampled and the trainer (``"ratio"``, ``"tis"``; see ``Learner``);
-            ``"auto"`` is ``"tis"`` with vLLM and ``"ratio"`` with the hf backend.
-        trainable_layers: train only the top this-many transformer blocks (plus final
-            norm and output head; exact gradients for those, a far cheaper backward pass
-            on CPUs); 0 trains every parameter. See ``absolutezero_policy.trainable``.
-        device: torch device for training and HF generation.
-        dtype: generation dtype, or ``"auto"``: bfloat16 where the device computes it
-            natively, else float32 (see :mod:`absolutezero_policy.precision`; with float32
-            the trained model itself generates, with no copy to refresh). Training always
-            keeps float32 master weights; ``autocast_bf16=None`` likewise means "where
-            native".
-        cache_dir: where the embedded model's safetensors copy lives
-            (default ``$ABSOLUTEZERO_CACHE`` or ``~/.cache/absolutezero``).
-        stop_strings: a completion ends once its text contains one of these (kept in the
-            text), besides EOS / ``<|im_end|>``.
-        chat_template: Jinja chat template overriding the tokenizer's (needed for base
-            models that ship none).
-        vllm_options: keyword arguments for ``vllm.LLM`` with ``backend="vllm"``
-            (``agent_options.vllm_options.gpu_memory_utilization=0.5``,
-            ``...kv_cache_memory_bytes=4000000000``, ``...enforce_eager=true``); see
-            ``absolutezero_policy.vllm_engine`` for the CPU defaults.
-        max_prompt_tokens: prompts longer than this (in tokens) are not generated for;
-            their sample has ``finish_reason="prompt_too_long"`` and no completion, and
-            the trainer drops it. None = no limit.
-        strategy: ``"ddp"`` (replicas) or ``"fsdp2"`` (sharded training state).
-        gradient_checkpointing: recompute each decoder block in the backward pass.
-        max_tokens_per_micro_batch: pack micro-batches by padded tokens (None: by
-            ``micro_batch`` samples).
-        logits_chunk_tokens: completion positions whose logits exist at once.
-        cpu_offload: fsdp2 only: sharded parameters and AdamW state in CPU memory.
+        learning_rate: AdamW's step size (constant schedule).
+        weight_decay: AdamW's decoupled weight decay.
+        grad_clip: global gradient-norm clip; 0 or null = off.
+        clip_ratio: PPO-style ratio clip in (0, 1); null = plain REINFORCE.
+        micro_batch: samples per forward/backward pass (when max_tokens_per_micro_batch is null).
+        autocast_bf16: bf16 compute over fp32 master weights; null = where the device computes bf16 natively.
+        correction: sampler/trainer logprob gap: "ratio" (PPO ratio), "tis" (truncated importance sampling), "auto" (tis with vllm, ratio with hf).
+        tis_cap: the truncation of "tis"'s importance weight (>= 1).
+        trainable_layers: train only the top this-many decoder blocks (+ final norm and head); 0 = every parameter.
+        device: torch device for training and HF generation ("cuda" = this rank's GPU under torchrun).
+        dtype: generation dtype: "auto" (bf16 where native, else fp32), "float32", "bfloat16" or "float16".
+        cache_dir: where the embedded model's safetensors copy lives; null = $ABSOLUTEZERO_CACHE or ~/.cache/absolutezero.
+        stop_strings: a completion ends once its text contains one of these (besides EOS / <|im_end|>).
+        chat_template: a Jinja chat template overriding the tokenizer's (for base models that ship none).
+        vllm_options: keyword arguments for vllm.LLM with backend=vllm (e.g. gpu_memory_utilization).
+        max_prompt_tokens: longer prompts are dropped from the step and counted, never truncated; null = no limit.
+        strategy: training-state layout over torchrun ranks: "ddp" (replicas) or "fsdp2" (sharded).
+        gradient_checkpointing: recompute each decoder block's activations in the backward pass.
+        max_tokens_per_micro_batch: pack micro-batches by padded token count; null = micro_batch samples each.
+        logits_chunk_tokens: completion positions whose full-vocabulary logits exist at once.
+        cpu_offload: fsdp2 only: keep the sharded parameters and AdamW state in CPU memory.
+
+    Raises:
+        ConfigError: an option value out of range (checked before the model loads).
     """
 
     def __init__(
         self,
         *,
         model: str = "embedded",
-        backend: str = "hf",
+        backend: Literal["hf", "vllm"] = "hf",
         seed: int = 0,
         max_new_tokens: int = 256,
         temperature: float = 1.0,
         top_p: float = 1.0,
+        # Decoding a 0.5B model on a CPU costs about as much per step at batch 64 as at
+        # 16, so one step's whole solve phase fits one batch.
         batch_size: int = 64,
+        # The paper's 1e-6 is for 7B models and thousands of steps; a 0.5B model trained
+        # for tens of steps on a CPU needs a larger step to move at all.
         learning_rate: float = 1e-5,
         weight_decay: float = 0.0,
         grad_clip: float | None = 1.0,
         clip_ratio: float | None = 0.2,
         micro_batch: int = 4,
         autocast_bf16: bool | None = None,
-        correction: str = "auto",
-        tis_cap: float = 2.0,
+        correction: Literal["auto", "ratio", "tis"] = "auto",
+        tis_cap: float = DEFAULT_TIS_CAP,
+        # 4 of Qwen2.5-Coder-0.5B's 24 blocks make a CPU update about 2x cheaper.
         trainable_layers: int = 4,
         device: str = "cpu",
-        dtype: str = "auto",
+        dtype: Literal["auto", "float32", "bfloat16", "float16", "fp32", "bf16", "fp16"] = "auto",
         cache_dir: str | None = None,
         stop_strings: Sequence[str] = ("</answer>",),
         chat_template: str | None = None,
         vllm_options: dict[str, Any] | None = None,
         max_prompt_tokens: int | None = None,
-        strategy: str = "ddp",
+        strategy: Literal["ddp", "fsdp2"] = "ddp",
         gradient_checkpointing: bool = False,
         max_tokens_per_micro_batch: int | None = None,
-        logits_chunk_tokens: int = 1024,
+        logits_chunk_tokens: int = DEFAULT_LOGITS_CHUNK_TOKENS,
         cpu_offload: bool = False,
     ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
-        if isinstance(stop_strings, str) or not all(isinstance(s, str) for s in stop_strings):
-            raise ValueError(f"stop_strings must be a list of strings, got {stop_strings!r}")
-        if vllm_options and backend != "vllm":
-            raise ValueError("vllm_options only apply to backend=vllm")
-        if max_prompt_tokens is not None and max_prompt_tokens < 1:
-            raise ValueError(f"max_prompt_tokens must be >= 1 or None, got {max_prompt_tokens}")
-        if strategy not in sharding.STRATEGIES:
-            raise ValueError(f"unknown strategy {strategy!r}; use one of {list(sharding.STRATEGIES)}")
+        _check_options(
+            backend=backend, stop_strings=stop_strings, vllm_options=vllm_options, strategy=strategy,
+            temperature=temperature, top_p=top_p, cpu_offload=cpu_offload,
+            positive={
+                "max_new_tokens": max_new_tokens, "batch_size": batch_size, "micro_batch": micro_batch,
+                "logits_chunk_tokens": logits_chunk_tokens, "max_prompt_tokens": max_prompt_tokens,
+                "max_tokens_per_micro_batch": max_tokens_per_micro_batch,
+            },
+        )
         self.max_prompt_tokens = max_prompt_tokens
         # FSDP2 needs a process group even for one process (a one-rank gloo group).
         self._owns_process_group = strategy == "fsdp2" and sharding.ensure_process_group()
@@ -405,7 +428,7 @@ class PolicyAgent(Agent):
 
         if self.learner.sharded:
             raise ValueError(
-                f"{folder} is an older checkpoint (optimizer.pt) that only train.strategy=ddp can resume"
+                f"{folder} is an older checkpoint (optimizer.pt) that only agent_options.strategy=ddp can resume"
             )
         saved = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
         saved_parameters = dict(saved.named_parameters())

@@ -186,7 +186,7 @@ class HFBackend:
             return logits.argmax(dim=-1)
         scaled = top_p_filter(logits / self.temperature, self.top_p)
         # Inverse-CDF sampling: one uniform draw per row from that row's generator
-        # (several times faster than torch.multinomial over a 49k vocabulary on CPU).
+        # (cheaper than torch.multinomial over a large vocabulary on a CPU).
         # With right=True the first index whose CDF exceeds u always has p > 0, so
         # tokens removed by top-p can never be drawn.
         cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)

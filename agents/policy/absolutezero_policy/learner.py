@@ -78,6 +78,10 @@ import torch
 from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
 from absolutezero_policy import sharding
+
+#: Defaults shared with PolicyAgent's declaration (written once, here).
+DEFAULT_TIS_CAP = 2.0
+DEFAULT_LOGITS_CHUNK_TOKENS = 1024
 from absolutezero_policy.token_logprobs import TokenLogprobs, layout, pack_micro_batches
 
 CORRECTIONS = ("ratio", "tis")
@@ -98,11 +102,11 @@ class Learner:
         micro_batch: int,
         autocast_bf16: bool,
         correction: str = "ratio",
-        tis_cap: float = 2.0,
+        tis_cap: float = DEFAULT_TIS_CAP,
         group: Group | None = None,
         strategy: str = "ddp",
         max_tokens_per_micro_batch: int | None = None,
-        logits_chunk_tokens: int = 1024,
+        logits_chunk_tokens: int = DEFAULT_LOGITS_CHUNK_TOKENS,
         gradient_checkpointing: bool = False,
         cpu_offload: bool = False,
     ) -> None:

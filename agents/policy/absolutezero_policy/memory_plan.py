@@ -5,7 +5,7 @@ Two entry points:
 * :func:`plan_memory` works from an :class:`Architecture` and explicit settings, without a
   config (benchmarks print its parts next to measured figures);
 * :func:`memory_plan` takes the agent's constructor options (what
-  ``absolutezero.run.agent_options(config)`` gives), resolves the model's shapes, plans,
+  ``absolutezero.components.agent_kwargs(config)`` gives), resolves the model's shapes, plans,
   and when the plan does not fit searches for settings that make it fit. ``PolicyAgent``
   exposes it as the static method ``PolicyAgent.memory_plan(options, gpus,
   gpu_memory_gb)``, which ``python -m absolutezero.plan`` calls through the agent registry.

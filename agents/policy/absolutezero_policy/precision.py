@@ -1,10 +1,8 @@
 """Which floating-point format is fast on this machine.
 
-Why this exists: on CPUs without native bfloat16 arithmetic (AVX2-only x86, e.g. the
-2-core AMD EPYC VMs this project is developed on) PyTorch emulates bf16 matmuls, and
-they are several times *slower* than float32: measured here with one 896x4864 MLP, bf16
-inference took 4x (batch 1) to 11x (batch 64) the fp32 time, and a bf16-autocast
-forward+backward over 2,048 rows 20-35x. So "bf16 to go faster" holds on GPUs and on CPUs
+Why this exists: on CPUs without native bfloat16 arithmetic (AVX2-only x86) PyTorch
+emulates bf16 matmuls, and they are several times *slower* than float32 (measured
+figures: docs/results.md, "Figures quoted in the code"). So "bf16 to go faster" holds on GPUs and on CPUs
 with AVX512-BF16 or AMX, and is backwards elsewhere. ``"auto"`` picks per machine.
 """
 

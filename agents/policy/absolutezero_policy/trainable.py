@@ -2,7 +2,7 @@
 
 Why partial training exists: on a 2-core CPU the update of a 0.5B model costs ~6N FLOPs
 per token (forward, backward to activations, backward to weights), and self-play prompts
-are long (references, programs), so one step's update took ~10 minutes for 24 samples.
+are long (references, programs), so a full update dominates a CPU step (docs/results.md).
 Training only the top ``k`` of the model's blocks (plus the final norm and the output
 head) keeps the gradient *exact* for those parameters, but autograd then stops at the
 first frozen block: the backward pass costs ~4N k/L instead of 4N per token, and AdamW

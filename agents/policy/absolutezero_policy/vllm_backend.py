@@ -130,7 +130,7 @@ class VLLMBackend(EngineWeights):
         reserved = sorted({"model", "tokenizer", "dtype", "seed"} & options.keys())
         if reserved:
             raise ValueError(
-                f"vllm_options may not set {reserved}: they come from model=, generation.dtype and seed="
+                f"vllm_options may not set {reserved}: they come from agent_options.model, agent_options.dtype and the run's seed"
             )
         world_size = _default_group_size()
         if world_size > 1:

@@ -106,9 +106,8 @@ def _cpu_defaults(options: dict[str, Any], model_path: str) -> None:
       the context length (and ``max_model_len`` to the same, so the two agree).
     * Eager execution (``enforce_eager``). With torch.compile the CPU engine warms up with
       one forward pass of ``max_num_batched_tokens`` tokens, i.e. the whole context once
-      chunking is off: 8k tokens for SmolLM2 made the start ~200 s instead of ~25 s on
-      2 cores, and Qwen2.5's 32k would take far longer, while compiled decoding was only
-      ~20% faster (SmolLM2, float32, batch 32). ``vllm_options.enforce_eager=false`` (and
+      chunking is off, which makes a CPU start many times slower for a modest decoding
+      gain (figures on docs/results.md). ``vllm_options.enforce_eager=false`` (and
       a smaller ``max_model_len``) compiles.
     """
     if not {"gpu_memory_utilization", "kv_cache_memory_bytes"} & options.keys():
