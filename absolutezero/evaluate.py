@@ -7,6 +7,11 @@ Command line::
         samples=10 k=5 temperature=0.8 out=evals/after
     python -m absolutezero.evaluate benchmark=paper model=Qwen/Qwen2.5-7B prompt=native
 
+A paired comparison of two finished evaluations (same problems, same decoding; see
+:mod:`absolutezero.paired`)::
+
+    python -m absolutezero.evaluate compare=evals/before,evals/after
+
 ``model`` is an embedded model (``embedded`` = Qwen2.5-Coder-0.5B-Instruct, or ``smollm2-135m``), a Hugging Face name or folder, or a
 self-play run / checkpoint folder (its latest, or given, checkpoint's saved agent folder
 is loaded as the model, with the run's agent options). The self-play loop calls
@@ -33,11 +38,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from absolutezero.config import ConfigError, RunConfig, _yaml_value, did_you_mean
+from absolutezero.config import ConfigError, _yaml_value, did_you_mean
 from absolutezero.protocol import Agent
 from absolutezero.registry import UnknownNameError, load_benchmark_class
 
-__all__ = ["PROMPT_STYLES", "EvalArgs", "evaluate", "main", "parse_args"]
+__all__ = ["PROMPT_STYLES", "EvalArgs", "agent_decoding", "evaluate", "main", "parse_args"]
 
 #: Prompt styles a benchmark may be asked for (``prompt=``).
 PROMPT_STYLES = ("azr", "native")
@@ -68,6 +73,7 @@ def evaluate(
     progress: bool = False,
     print_table: bool = False,
     prompt: str = "azr",
+    decoding: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     """Run ``agent`` (already loaded; used as is) on one or more benchmarks.
 
@@ -89,6 +95,10 @@ def evaluate(
         progress: show progress bars.
         print_table: print the result table to stdout.
         prompt: prompt style handed to every benchmark (``azr`` or ``native``).
+        decoding: the agent's decoding settings (``temperature``, ``top_p``,
+            ``max_new_tokens``, ``backend``...), recorded with the results so that two
+            evaluations can be compared (:mod:`absolutezero.paired`); None reads what
+            the agent exposes (:func:`agent_decoding`).
 
     Returns:
         Flat metrics ``{"<benchmark>/pass@1": ..., "<benchmark>/format_error_rate": ...,
@@ -103,6 +113,7 @@ def evaluate(
     classes: list[type] = []
     settings = {
         "model": model, "path": path, "limit": limit, "seed": seed, "k": k, "samples": samples, "prompt": prompt,
+        "decoding": dict(decoding) if decoding is not None else agent_decoding(agent),
     }
     for name in _names(benchmark):
         cls = load_benchmark_class(name)
@@ -121,6 +132,25 @@ def evaluate(
     return metrics
 
 
+#: Decoding settings looked up on an agent (or its ``backend``) by :func:`agent_decoding`.
+_DECODING_ATTRIBUTES = ("temperature", "top_p", "max_new_tokens")
+
+
+def agent_decoding(agent: Any) -> dict[str, Any]:
+    """The decoding settings ``agent`` exposes (attributes of the agent or of its
+    ``backend``): ``temperature``, ``top_p``, ``max_new_tokens``; those it does not
+    expose are left out (a comparison then reports them as unchecked)."""
+    out: dict[str, Any] = {}
+    for owner in (getattr(agent, "backend", None), agent):
+        if owner is None:
+            continue
+        for name in _DECODING_ATTRIBUTES:
+            value = getattr(owner, name, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[name] = value
+    return out
+
+
 @dataclass
 class EvalArgs:
     """Command-line settings of ``python -m absolutezero.evaluate`` (``key=value`` each)."""
@@ -137,8 +167,8 @@ class EvalArgs:
     samples: int = 1  # sampled completions per problem (>= k); greedy pass@1 always runs
     temperature: float = 0.8
     top_p: float = 1.0
-    max_new_tokens: int = RunConfig().generation.max_new_tokens
-    batch_size: int = RunConfig().generation.batch_size
+    max_new_tokens: int = 256  # new tokens per answer (the native prompts want more: see docs)
+    batch_size: int = 64  # prompts generated together
     out: str | None = None  # results folder; None = evals/<timestamp>
     progress: bool = True
     agent_options: dict[str, Any] = field(default_factory=dict)
@@ -229,7 +259,8 @@ def build_agent(args: EvalArgs) -> tuple[Agent, str]:
     """
     from absolutezero.registry import make_agent
 
-    train = RunConfig().train
+    # The evaluation's own decoding settings; every other option keeps the agent's
+    # declared default, or the evaluated run's saved value.
     options: dict[str, Any] = {
         "model": args.model,
         "backend": args.backend,
@@ -238,29 +269,31 @@ def build_agent(args: EvalArgs) -> tuple[Agent, str]:
         "temperature": args.temperature,
         "top_p": args.top_p,
         "batch_size": args.batch_size,
-        "learning_rate": train.learning_rate,
-        "weight_decay": train.weight_decay,
-        "grad_clip": train.grad_clip,
-        "clip_ratio": train.clip_ratio,
-        "micro_batch": train.micro_batch,
         "trainable_layers": 0,
-        "autocast_bf16": train.autocast_bf16,
     }
     agent_name = args.agent
     label = args.model
     candidate = Path(args.model).expanduser()
     if _is_run_or_checkpoint(candidate):
+        from omegaconf import OmegaConf
+
         from absolutezero.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(candidate)
         saved = checkpoint.config
-        # a saved agent folder is itself a loadable model (weights + tokenizer)
-        options["model"] = str(checkpoint.agent_dir)
         agent_name = str(saved.agent)
-        options.update(dict(saved.agent_options))
+        # a saved agent folder is itself a loadable model (weights + tokenizer)
+        saved_options = OmegaConf.to_container(saved.agent_options, resolve=True)
+        assert isinstance(saved_options, dict)
+        options = {**saved_options, **options, "model": str(checkpoint.agent_dir)}
         label = f"{checkpoint.path} (step {checkpoint.step})"
     options.update(args.agent_options)
     return make_agent(agent_name, options), label
+
+
+def _decoding_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Agent options that change what is decoded (they override the ``key=value`` ones)."""
+    return {key: options[key] for key in ("temperature", "top_p", "max_new_tokens", "dtype") if key in options}
 
 
 def _default_out() -> str:
@@ -270,6 +303,10 @@ def _default_out() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point. Returns the exit status (0 ok, 2 usage/data error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if any(text.startswith("compare=") for text in argv):
+        from absolutezero.paired import main as compare_main
+
+        return compare_main(argv)
     try:
         args = parse_args(argv)
         names = _names(args.benchmark)
@@ -310,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=args.progress,
             print_table=True,
             prompt=args.prompt,
+            decoding={
+                "temperature": args.temperature, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens,
+                "backend": args.backend, "greedy_pass@1": True, **_decoding_options(args.agent_options),
+            },
         )
     except (ConfigError, UnknownNameError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

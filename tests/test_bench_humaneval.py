@@ -34,7 +34,8 @@ ROWS = [
         "prompt": 'def pick(xs: list) -> int:\n    """Any element."""\n',
         "entry_point": "pick",
         "canonical_solution": "    return xs[0]\n",
-        "test": "import random\n\ndef check(candidate):\n    assert candidate([random.random()]) is not None\n",
+        # trusted test code may import random, but never os: the reference check fails
+        "test": "import os\n\ndef check(candidate):\n    assert candidate([os.getpid()]) is not None\n",
     },
 ]
 RUNNING = "def running_total(xs):\n    out = []\n    for x in xs:\n        out.append(x + (out[-1] if out else 0))\n    return out"
@@ -80,9 +81,23 @@ def test_real_data_reference_solutions_pass_in_the_sandbox(executor, monkeypatch
     problems = bench.load()
     assert len(problems) == 164
     prepared, skipped = bench.prepare(problems)
-    assert len(prepared) + len(skipped) == 164 and len(prepared) >= 155
-    assert all("reference solution fails in the sandbox" in s["reason"] for s in skipped)
-    assert {"HumanEval/32", "HumanEval/53"} <= {s["id"] for s in skipped}  # their tests import random
+    # All 164: the tests of /32, /38, /50, /53 import random and the references of /160
+    # and /162 use eval and hashlib; tests and references are trusted benchmark code.
+    assert (len(prepared), skipped) == (164, [])
+    # ... while a model answer keeps the hardened policy: the same two references as
+    # model answers are rejected, a `return None` body fails everywhere.
+    by_id = {item.problem.id: item for item in prepared}
+    tasks = [by_id["HumanEval/160"].task, by_id["HumanEval/162"].task, by_id["HumanEval/32"].task]
+    prompts = [bench.solver_prompt(task) for task in tasks]
+    golds = [fence(bench._problems[task.payload["id"]].gold) for task in tasks]
+    verdicts = bench.score(tasks, prompts, golds)
+    assert [v.correct for v in verdicts] == [False, False, True], [v.reason for v in verdicts]
+    assert "'eval' is not allowed" in verdicts[0].reason and "'hashlib' is not allowed" in verdicts[1].reason
+    # a body that returns None fails every one of the 164 (benchmarks/reference_verdicts.py)
+    all_tasks = [item.task for item in prepared]
+    nones = [fence(f"def {item.problem.entry_points[0]}(*args, **kwargs):\n    return None") for item in prepared]
+    none_verdicts = bench.score(all_tasks, [bench.solver_prompt(t) for t in all_tasks], nones)
+    assert [item.problem.id for item, v in zip(prepared, none_verdicts) if v.correct] == []
 
 
 def test_prompt_preamble_keeps_imports_and_helpers_only() -> None:
@@ -123,7 +138,7 @@ def test_figures_records_and_results_through_the_harness(executor, data: Path, t
     )
     result = run_benchmark(bench, agent, bench.load(), k=2, samples=3, model="scripted")
     assert result.n_problems == 2 and [s["id"] for s in result.skipped] == ["Toy/2"]
-    assert "import of module 'random'" in result.skipped[0]["reason"]
+    assert "import of module 'os'" in result.skipped[0]["reason"]
     assert result.pass_at_1 == 0.5  # greedy: only running_total is right
     assert result.pass_at_1_sampled == pytest.approx((1 / 3 + 1) / 2)
     assert result.pass_at_k == pytest.approx(((1 - 1 / 3) + 1) / 2)  # pass@2, c=1 of 3 and c=3 of 3
@@ -143,9 +158,22 @@ def test_prompt_styles(executor, data: Path) -> None:
     native.prepare(native.load())
     a, n = azr.solver_prompt(task), native.solver_prompt(task)
     assert a.prefill == "<think>" and a.messages[0]["role"] == "system" and "<answer>" in a.messages[-1]["content"]
-    assert n.prefill == "" and [m["role"] for m in n.messages] == ["user"]
-    assert n.messages[0]["content"].startswith("Please provide a self-contained Python script")
-    assert "def running_total(xs: List[int])" in n.messages[0]["content"]
+    # EvalPlus's chat prompt (evalplus/codegen.py + provider/utility.py make_raw_chat_prompt)
+    assert [m["role"] for m in n.messages] == ["user"]
+    assert n.messages[0]["content"] == (
+        "Please provide a self-contained Python script that solves the following problem in a markdown code block:\n"
+        f"```\n{ROWS[0]['prompt'].strip()}\n```\n"
+    )
+    assert n.prefill == (
+        "Below is a Python script with a self-contained function that solves the problem and passes corresponding "
+        "tests:\n```python\n"
+    )
+    # the model continues the opened fence: prefill + completion is scored
+    completion = RUNNING + "\n```\nThis sums the prefixes."
+    (verdict,) = native.score([task], [n], [n.prefill + completion])
+    assert verdict.correct, verdict.reason
+    (unclosed,) = native.score([task], [n], [n.prefill + RUNNING])  # cut off before the closing fence
+    assert unclosed.correct, unclosed.reason
     with pytest.raises(ValueError, match="unknown prompt style 'chat'"):
         HumanEval(path=data, prompt="chat")
     with pytest.raises(ValueError, match="unknown option"):
@@ -187,6 +215,7 @@ def test_command_line_checks_data_and_prompt_before_loading_a_model(tmp_path: Pa
     assert "HumanEval file" in capsys.readouterr().err
     assert main(["benchmark=humaneval", "prompt=nativ", "model=/no/such/model"]) == 2
     assert "prompt must be one of azr, native" in capsys.readouterr().err
+    # CruxEval takes prompt=native too (its published CoT prompts): the next error is the model's
     assert main(["benchmark=cruxeval-o,humaneval", "prompt=native", "model=/no/such/model",
                  f"path={write_jsonl(tmp_path / 'x.jsonl', ROWS)}"]) == 2
-    assert "only prompt=azr" in capsys.readouterr().err
+    assert "model folder '/no/such/model' does not exist" in capsys.readouterr().err

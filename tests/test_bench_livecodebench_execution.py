@@ -59,5 +59,6 @@ def test_scoring_through_the_code_environment(code_env, tmp_path: Path) -> None:
 def test_missing_data_and_native_prompt_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="LiveCodeBench code execution file"):
         LiveCodeBenchExecution.check_path(str(tmp_path / "none.jsonl"))
-    with pytest.raises(ValueError, match="only prompt=azr"):
-        LiveCodeBenchExecution(prompt="native")
+    with pytest.raises(ValueError, match="unknown prompt style 'chat'"):
+        LiveCodeBenchExecution(prompt="chat")
+    LiveCodeBenchExecution(prompt="native").close()  # CruxEval-O's CoT prompt and scoring

@@ -115,6 +115,11 @@ def test_cli_run_writes_table_results_and_records(
         assert summary["n_problems"] == 3 and summary["n_skipped"] == 0
         assert 0.0 <= summary["pass@1"] <= 1.0 and 0.0 <= summary["format_error_rate"] <= 1.0
         assert summary["settings"]["limit"] == 3
+        # the decoding is recorded, so that `compare=` can refuse different decodings
+        assert summary["settings"]["prompt"] == "azr"
+        assert summary["settings"]["decoding"] == {
+            "temperature": 0.8, "top_p": 1.0, "max_new_tokens": 12, "backend": "hf", "greedy_pass@1": True,
+        }
         records = [json.loads(line) for line in (out / f"{name}.records.jsonl").read_text().splitlines()]
         assert [r["id"] for r in records] == ["e0", "e1", "e2"]
         for record in records:
@@ -144,6 +149,28 @@ def test_evaluate_with_a_loaded_agent_on_a_seeded_subset(tiny_model_dir: Path, d
     assert all(isinstance(v, float) for v in metrics.values())
     records = [json.loads(line) for line in (tmp_path / "cruxeval-o.records.jsonl").read_text().splitlines()]
     assert len(records) == 2 and all(r["decoding"] == ["greedy", "sampled", "sampled"] for r in records)
+    settings = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["cruxeval-o"]["settings"]
+    assert settings["decoding"]["max_new_tokens"] == 8  # read off the live agent's backend
     from absolutezero_benchmarks.dataset import load_jsonl, select
 
     assert [r["id"] for r in records] == [p.id for p in select(load_jsonl(data), 2, seed=11)]
+
+
+# ---------------------------------------------------------------- decoding settings, compare=
+
+
+def test_agent_decoding_reads_the_agent_or_its_backend() -> None:
+    from types import SimpleNamespace
+
+    from absolutezero.evaluate import agent_decoding
+
+    backend = SimpleNamespace(temperature=0.7, top_p=0.95, max_new_tokens=64)
+    assert agent_decoding(SimpleNamespace(backend=backend)) == {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 64}
+    assert agent_decoding(SimpleNamespace(max_new_tokens=5, temperature=True)) == {"max_new_tokens": 5}
+    assert agent_decoding(object()) == {}
+
+
+def test_compare_goes_to_the_paired_comparison(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # compare= is its own command: no benchmark= needed, and its errors exit 2
+    assert main([f"compare={tmp_path / 'a'},{tmp_path / 'b'}"]) == 2
+    assert "holds no results.json" in capsys.readouterr().err

@@ -4,11 +4,16 @@ LiveCodeBench): prompts, program assembly and sandboxed scoring.
 A completion is scored by running its program and each of the problem's tests with
 :meth:`Executor.check_many` (one fresh sandboxed process per test; pass iff nothing
 raises within the limits). Neither the completion nor the benchmark's test code ever
-runs in this process, and both pass the sandbox's static policy: the test is trusted
-data, but it runs next to model-written code. A problem's reference solution, when
-the data has one, goes through the same tests first; a problem whose reference fails
-here (an import the sandbox does not offer, a time limit) is *skipped* with its reason,
-never silently dropped and never scored against the model.
+runs in this process. The completion always passes the sandbox's hardened policy. The
+test passes it too, unless the benchmark ships test code of its own that needs more
+(:attr:`CodeGenBenchmark.trusted_tests`, HumanEval's tests import ``random``): that
+test is trusted data and runs with the executor's *trusted* policy (a wider, explicit
+module allow-list and builtins of its own that the candidate cannot reach, see
+``absolutezero_code.executor.trusted``). A problem's reference solution, when the data
+has one, goes through the same tests first, itself as trusted code (it is benchmark
+data: HumanEval/160 ``eval``s, HumanEval/162 imports ``hashlib``); a problem whose
+reference still fails here (a time limit) is *skipped* with its reason, never silently
+dropped and never scored against the model.
 
 Generated test code uses builtins only (no module functions a program could have
 reassigned) and compares values with exact types (a returned object with a custom
@@ -30,7 +35,7 @@ from absolutezero_benchmarks import prompts
 from absolutezero_benchmarks.base import SuiteBenchmark
 from absolutezero_benchmarks.harness import PreparedTask
 
-__all__ = ["PLAIN_VALUE_TEST", "CodeGenBenchmark", "CodeProblem", "CodeTest", "defines", "to_source"]
+__all__ = ["PLAIN_VALUE_TEST", "CodeGenBenchmark", "CodeProblem", "CodeTest", "defines", "sanitize", "to_source"]
 
 TASK_TYPE = "codegen"
 
@@ -74,6 +79,8 @@ class CodeProblem:
         stub: the prompt's code a completion may merely continue (HumanEval): used when
             the program does not define the entry point itself.
         gold: a reference solution checked before scoring (None: not checked).
+        task_prompt: the dataset's raw prompt, for EvalPlus's native chat prompt
+            (:func:`.prompts.evalplus_prompt`; empty: ``statement`` in both styles).
     """
 
     id: str
@@ -84,6 +91,7 @@ class CodeProblem:
     stub: str = ""
     gold: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    task_prompt: str = ""
 
 
 def to_source(value: object) -> str:
@@ -133,6 +141,29 @@ def defines(code: str, name: str) -> bool:
     return False
 
 
+_KEPT_STATEMENTS = (
+    ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign,
+)
+
+
+def sanitize(code: str) -> str:
+    """The definitions of a program, as EvalPlus's ``sanitize`` keeps them (simplified):
+    top-level imports, functions, classes and assignments; example calls, prints,
+    asserts and ``if __name__ == "__main__":`` blocks a model adds after its solution
+    are dropped. Code that does not parse is returned unchanged (it fails as is)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return code
+    lines = code.splitlines()
+    kept = []
+    for node in tree.body:
+        if isinstance(node, _KEPT_STATEMENTS):
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            kept.append("\n".join(lines[first - 1 : node.end_lineno]))
+    return "\n\n".join(kept) if kept else code
+
+
 class CodeGenBenchmark(SuiteBenchmark):
     """Base class of the code-generation benchmarks; subclasses say how rows become
     :class:`CodeProblem` (:meth:`parse`) and may compute tests in :meth:`specs`.
@@ -147,6 +178,9 @@ class CodeGenBenchmark(SuiteBenchmark):
 
     #: Seconds a test job may run unless ``env_options.timeout`` says otherwise.
     default_timeout: ClassVar[float] = 10.0
+    #: The tests are the benchmark's own code (not generated here from data) and run
+    #: with the executor's trusted policy (``check_many(trusted="test")``).
+    trusted_tests: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -186,7 +220,7 @@ class CodeGenBenchmark(SuiteBenchmark):
         ready, skipped = self.specs(problems)
         with_gold = [p for p in ready if p.gold is not None]
         gold = [(p.gold, p.entry_points[0] if p.entry_points else None) for p in with_gold]
-        verdicts = self._check(gold, with_gold)  # type: ignore[arg-type]
+        verdicts = self._check(gold, with_gold, reference=True)  # type: ignore[arg-type]
         failed = {p.id: v.reason for p, v in zip(with_gold, verdicts) if not v.correct}
         prepared = []
         for problem in ready:
@@ -201,8 +235,12 @@ class CodeGenBenchmark(SuiteBenchmark):
         return prepared, skipped
 
     def solver_prompt(self, task: Task) -> Prompt:
-        """The prompt for a prepared task in this benchmark's prompt style."""
-        return prompts.code_prompt(self.prompt_style, self._problems[task.payload["id"]].statement)
+        """The prompt for a prepared task in this benchmark's prompt style (``native``:
+        EvalPlus's chat prompt when the problem has a raw ``task_prompt``)."""
+        problem = self._problems[task.payload["id"]]
+        if self.prompt_style == "native" and problem.task_prompt:
+            return prompts.evalplus_prompt(problem.task_prompt)
+        return prompts.code_prompt(self.prompt_style, problem.statement)
 
     def assemble(self, problem: CodeProblem, code: str) -> tuple[str, str | None]:
         """The program to run for ``code`` and the entry point the tests call.
@@ -221,10 +259,14 @@ class CodeGenBenchmark(SuiteBenchmark):
         return program, entry or (problem.entry_points[0] if problem.entry_points else None)
 
     def _check(
-        self, programs: Sequence[tuple[str, str | None] | None], problems: Sequence[CodeProblem]
+        self,
+        programs: Sequence[tuple[str, str | None] | None],
+        problems: Sequence[CodeProblem],
+        reference: bool = False,
     ) -> list[Verdict]:
         """Verdicts of ``(program, entry point)`` pairs (None: no code found) on their
-        problems' tests, all in one batch of sandbox jobs."""
+        problems' tests, all in one batch of sandbox jobs. ``reference``: the programs
+        are the benchmark's reference solutions (trusted code; function jobs only)."""
         jobs: list[tuple[str, str, str | None, str | None]] = []
         spans: list[tuple[int, int]] = []
         for item, problem in zip(programs, problems):
@@ -232,7 +274,7 @@ class CodeGenBenchmark(SuiteBenchmark):
             if item is not None:
                 jobs.extend((item[0], test.code, item[1], test.stdin) for test in problem.tests)
             spans.append((start, len(jobs)))
-        results = self.executor.check_many(jobs, timeout=self.timeout) if jobs else []
+        results = self.executor.check_many(jobs, timeout=self.timeout, trusted=self.trust(reference)) if jobs else []
         verdicts = []
         for item, (start, end) in zip(programs, spans):
             if item is None:
@@ -247,10 +289,21 @@ class CodeGenBenchmark(SuiteBenchmark):
             verdicts.append(Verdict(0.0, reason=f"{where}{result.status.value}: {result.reason}"[:500]))
         return verdicts
 
+    def trust(self, reference: bool = False) -> str | None:
+        """The executor's ``trusted=`` level for this benchmark's checks."""
+        if reference:
+            return "reference"
+        return "test" if self.trusted_tests else None
+
     def score(self, tasks: Sequence[Task], prompts_: Sequence[Prompt], responses: Sequence[str]) -> list[Verdict]:
         """Sandboxed verdicts: 1.0 when the response's program passes every test."""
         problems = [self._problems[task.payload["id"]] for task in tasks]
         codes = [prompts.extract_code(response) for response in responses]
+        if self.prompt_style == "native":  # EvalPlus sanitises chat answers before its tests
+            codes = [
+                sanitize(code) if code is not None and problem.task_prompt else code
+                for code, problem in zip(codes, problems)
+            ]
         return self._check([None if c is None else self.assemble(p, c) for c, p in zip(codes, problems)], problems)
 
     def close(self) -> None:

@@ -11,6 +11,21 @@ canonicalise, or when the dataset's own answer, fed through the same parser and 
 as a model answer, does not score 1: i.e. ``f(input)`` here does not give the dataset's
 output (a timeout, a Python-version difference, an unsupported import), or the gold
 output does not survive the answer format. Nothing is skipped silently.
+
+``prompt=native`` asks with CruxEval's own published chain-of-thought prompts instead
+(``facebookresearch/cruxeval``, ``prompts.py``: ``make_cot_output_prompt`` for
+CruxEval-O, ``make_cot_input_prompt`` for CruxEval-I; :func:`.prompts.cruxeval_prompt`),
+as the one user turn of the model's chat template, and scores as CruxEval does: the
+answer is read from ``[ANSWER] ... [/ANSWER]`` (:func:`.prompts.extract_cruxeval_answer`)
+and CruxEval's ``assert <output> == <answer>`` is evaluated in the sandbox: the answer
+(an output expression for -O, a call ``f(...)`` for -I) must parse as one Python
+expression; it becomes the body of a function next to the dataset's program (its syntax
+tree unparsed, never the raw text pasted, so ``0) or True or (0`` cannot escape), run
+under the hardened policy, and the test compares its value with the dataset's output
+with ``==`` (CruxEval's comparison, so ``1 == 1.0``) after checking it is a plain builtin
+value (an object whose ``__eq__`` always says yes fails). An -O answer that calls ``f``
+scores 0 (CruxEval refuses an answer that repeats ``f(input)``). The dataset's own answer
+goes through the same path first; a problem where it does not score 1 is skipped.
 """
 
 from __future__ import annotations
@@ -21,7 +36,11 @@ from typing import Any, ClassVar
 
 from absolutezero.protocol import Agent, Environment, Prompt, Task, Verdict
 
+import ast
+
+from absolutezero_benchmarks import prompts as prompt_styles
 from absolutezero_benchmarks import report
+from absolutezero_benchmarks.codegen import PLAIN_VALUE_TEST
 from absolutezero_benchmarks.dataset import (
     ENV_VAR,
     HUB_DATASET,
@@ -38,6 +57,50 @@ __all__ = ["CruxEvalBenchmark", "CruxEvalI", "CruxEvalO", "gold_response"]
 
 ENVIRONMENT = "code"
 _ANSWER_TAG = {"deduction": "output", "abduction": "input"}
+#: The native answer is the body of this function, defined after the dataset's program.
+NATIVE_ENTRY = "_cruxeval_answer"
+#: The native test: CruxEval's ``assert <output> == <answer>``, plain values only.
+_NATIVE_TEST = PLAIN_VALUE_TEST + """
+_value = candidate()
+if not _plain(_value):
+    raise AssertionError("the answer is not a plain builtin value")
+if not (_value == (
+{output}
+)):
+    raise AssertionError("wrong answer")
+"""
+
+
+def _calls_f(tree: ast.AST) -> bool:
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "f"
+        for node in ast.walk(tree)
+    )
+
+
+def native_job(mode: str, problem: Problem, response: str) -> tuple[str, str] | Verdict:
+    """The sandbox check ``(program, test)`` for a native CruxEval response, or the
+    verdict when the response is already known to fail (no answer, not an expression,
+    an -O answer calling ``f``, an -I answer that is not a call of ``f``)."""
+    answer = prompt_styles.extract_cruxeval_answer(response, mode)
+    if answer is None:
+        return Verdict(0.0, format_ok=False, reason="no [ANSWER] ... [/ANSWER] answer in the response")
+    try:
+        expression = ast.parse(answer, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return Verdict(0.0, format_ok=False, reason=f"the answer is not a Python expression: {answer[:200]!r}")
+    if mode == "output" and _calls_f(expression):
+        return Verdict(0.0, reason="the output answer calls f instead of giving its value")
+    if mode == "input" and not (
+        isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name) and expression.func.id == "f"
+    ):
+        return Verdict(0.0, format_ok=False, reason=f"the input answer is not a call f(...): {answer[:200]!r}")
+    try:
+        body = ast.unparse(expression)
+    except (ValueError, RecursionError):
+        return Verdict(0.0, format_ok=False, reason="the answer cannot be written back as source")
+    program = f"{problem.code}\n\n\ndef {NATIVE_ENTRY}():\n    return {body}\n"
+    return program, _NATIVE_TEST.format(output=problem.output)
 
 
 def gold_response(task_type: str, answer: str, prefill: str = "<think>") -> str:
@@ -67,8 +130,9 @@ class CruxEvalBenchmark:
             ...) used when no ``environment`` is given.
         environment: an existing code environment to use (not closed by :meth:`close`).
             None builds one through the registry on first use.
-        prompt: only ``azr``: CruxEval scores the training task format itself (the code
-            environment's solver prompts); ``native`` is refused with a clear error.
+        prompt: ``azr`` (the code environment's solver prompts: the training task
+            format itself) or ``native`` (CruxEval's published CoT prompts and scoring,
+            see the module docstring).
     """
 
     name: ClassVar[str] = ""
@@ -81,17 +145,19 @@ class CruxEvalBenchmark:
         environment: Environment | None = None,
         prompt: str = "azr",
     ) -> None:
-        if prompt != "azr":
-            raise ValueError(
-                f"{self.name or 'cruxeval'}: only prompt=azr is supported (CruxEval is scored in the code "
-                f"environment's own solver format), got prompt={prompt!r}"
-            )
+        self.prompt_style = prompt_styles.check_style(prompt, self.name or "cruxeval")
         if env_options and environment is not None:
             raise ValueError("pass either env_options or an environment, not both")
         self.path = None if path is None else str(path)
         self.env_options = dict(env_options or {})
         self._environment = environment
         self._owns_environment = environment is None
+        self._native: dict[str, Problem] = {}
+
+    @property
+    def mode(self) -> str:
+        """CruxEval's name of the direction: ``output`` (-O) or ``input`` (-I)."""
+        return _ANSWER_TAG[self.task_type]
 
     @property
     def environment(self) -> Environment:
@@ -143,6 +209,8 @@ class CruxEvalBenchmark:
             ``(prepared, skipped)``: the usable problems with their tasks, in order, and
             ``{"id": ..., "reason": ...}`` for every skipped problem.
         """
+        if self.prompt_style == "native":
+            return self._prepare_native(problems)
         env = self.environment
         built = env.build_tasks(self.task_type, [(p.code, p.input, p.output) for p in problems])  # type: ignore[attr-defined]
         skipped: list[dict[str, str]] = []
@@ -180,13 +248,64 @@ class CruxEvalBenchmark:
         skipped.sort(key=lambda item: order[item["id"]])
         return prepared, skipped
 
+    def _prepare_native(self, problems: Sequence[Problem]) -> tuple[list[PreparedTask], list[dict[str, str]]]:
+        """Native tasks: every problem whose dataset answer passes CruxEval's own check
+        (``assert f(input) == output`` through :func:`native_job`, in the sandbox). No
+        canonicalisation: CruxEval's inputs may be expressions (``'a' * 20``)."""
+        gold = [f"[ANSWER]\nassert f({problem.input}) == {problem.output}\n[/ANSWER]" for problem in problems]
+        # f(input) == output, read as an -I answer (the call runs); for -O also the
+        # output itself as the answer (it must be a plain value's expression)
+        verdicts = self._native_score(problems, gold, "input")
+        if self.mode == "output":
+            again = self._native_score(problems, gold, "output")
+            verdicts = [v if not v.correct else w for v, w in zip(verdicts, again)]
+        prepared, skipped = [], []
+        for problem, verdict in zip(problems, verdicts):
+            if verdict.correct:
+                self._native[problem.id] = problem
+                task = Task(self.task_type, {"cruxeval_id": problem.id})
+                prepared.append(PreparedTask(problem=problem, task=task))
+            else:
+                reason = f"the dataset's answer fails CruxEval's check in the sandbox ({verdict.reason})"
+                skipped.append({"id": problem.id, "reason": reason})
+        return prepared, skipped
+
     def solver_prompt(self, task: Task) -> Prompt:
-        """The code environment's solver prompt (the training prompt, unchanged)."""
+        """The code environment's solver prompt (the training prompt, unchanged), or
+        with ``prompt=native`` CruxEval's chain-of-thought prompt."""
+        if self.prompt_style == "native":
+            problem = self._native[task.payload["cruxeval_id"]]
+            value = problem.input if self.mode == "output" else problem.output
+            return prompt_styles.cruxeval_prompt(self.mode, problem.code, value)
         return self.environment.solver_prompt(task)
 
     def score(self, tasks: Sequence[Task], prompts: Sequence[Prompt], responses: Sequence[str]) -> list[Verdict]:
-        """The code environment's sandboxed verdicts, element-wise."""
+        """The code environment's sandboxed verdicts, element-wise (``native``:
+        CruxEval's answer extraction and check, in the sandbox)."""
+        if self.prompt_style == "native":
+            return self._native_score([self._native[t.payload["cruxeval_id"]] for t in tasks], responses)
         return self.environment.verify(tasks, prompts, responses)
+
+    def _native_score(
+        self, problems: Sequence[Problem], responses: Sequence[str], mode: str | None = None
+    ) -> list[Verdict]:
+        """Native verdicts: :func:`native_job` checks (in ``mode``, default this
+        benchmark's), run in one sandbox batch."""
+        mode = mode or self.mode
+        items = [native_job(mode, problem, response) for problem, response in zip(problems, responses)]
+        jobs = [(item[0], item[1], NATIVE_ENTRY) for item in items if not isinstance(item, Verdict)]
+        results = iter(self.environment.executor.check_many(jobs) if jobs else [])  # type: ignore[attr-defined]
+        verdicts = []
+        for item in items:
+            if isinstance(item, Verdict):
+                verdicts.append(item)
+                continue
+            result = next(results)
+            if result.ok:
+                verdicts.append(Verdict(1.0))
+            else:
+                verdicts.append(Verdict(0.0, reason=f"{result.status.value}: {result.reason}"[:500]))
+        return verdicts
 
     def run(
         self,

@@ -4,8 +4,10 @@ Data: EvalPlus's published JSONL (``HumanEvalPlus.jsonl.gz``, ``MbppPlus.jsonl.g
 ``task_id``, ``prompt``, ``entry_point``, ``canonical_solution``, ``base_input`` and
 ``plus_input`` (lists of argument lists), ``atol``. As in EvalPlus, the expected outputs
 are those of the reference solution: they are computed here, in the sandbox, once per
-run (a reference that fails or returns a value without a literal form, e.g. NaN, makes
-the problem skipped with the reason). A completion passes when it returns the expected
+run, the reference running as trusted code (``run_many(trusted="reference")``: it is
+benchmark data, and HumanEval/160's and /162's use ``eval`` and ``hashlib``); a
+reference that fails or returns a value without a literal form, e.g. NaN, makes the
+problem skipped with the reason. A completion passes when it returns the expected
 value for every base *and* plus input (HumanEval+ / MBPP+ "plus" scores), compared as
 EvalPlus does: ``==``, else ``allclose`` with the row's ``atol`` (1e-6 for floats when
 it is 0), plus EvalPlus's special oracles (MBPP set-valued and not-None tasks, four
@@ -204,6 +206,7 @@ class EvalPlusBenchmark(CodeGenBenchmark):
                     preamble=prompt_preamble(fields["prompt"], fields["entry_point"]) if humaneval else "",
                     stub=fields["prompt"] if humaneval else "",
                     extra={"inputs": inputs_source, "atol": float(atol), "gold": self.gold_program(fields)},
+                    task_prompt=fields["prompt"],
                 )
             )
         unique_ids([p.id for p in problems], f"{self.name} data")
@@ -221,7 +224,8 @@ class EvalPlusBenchmark(CodeGenBenchmark):
             )
             jobs.append((problem.extra["gold"] + wrapper, ""))
         timeout = max(GOLD_TIMEOUT, self.timeout)
-        results = self.executor.run_many(jobs, determinism_runs=1, timeout=timeout) if jobs else []
+        # The reference is benchmark data: trusted code (HumanEval+/160 evals, /162 imports hashlib)
+        results = self.executor.run_many(jobs, determinism_runs=1, timeout=timeout, trusted="reference") if jobs else []
         ready, skipped = [], []
         for problem, result in zip(problems, results):
             if not result.ok:
@@ -234,6 +238,7 @@ class EvalPlusBenchmark(CodeGenBenchmark):
                 CodeProblem(
                     id=problem.id, statement=problem.statement, entry_points=problem.entry_points,
                     tests=(CodeTest(test),), preamble=problem.preamble, stub=problem.stub,
+                    task_prompt=problem.task_prompt,
                 )
             )
         return ready, skipped

@@ -14,8 +14,14 @@ with asserts). The test runs with the prompt's imports and helpers (HumanEval/32
 where the candidate may only return plain builtin values (an object whose ``__eq__``
 always says yes fails); the program is the prompt's imports and helpers plus
 the model's code (or, when the code defines no entry point, the prompt continued by
-it). A reference solution that fails here, e.g. a test importing ``random``, which the
-sandbox does not offer, makes the problem *skipped*, with the reason in the report.
+it). The test is HumanEval's own code, trusted data: it runs with the executor's
+trusted policy (``check_many(trusted="test")``: it may import ``random`` and the other
+trusted modules, with builtins of its own the candidate cannot reach), and the reference
+solutions are checked as trusted code too (HumanEval/160 ``eval``s its expression,
+HumanEval/162 imports ``hashlib``), so all 164 problems are scored; the candidate keeps
+the hardened policy. A reference that still failed would make its problem *skipped*,
+with the reason in the report (``benchmarks/reference_verdicts.py`` checks 164/164
+references pass and 164/164 ``return None`` bodies fail).
 """
 
 from __future__ import annotations
@@ -27,14 +33,14 @@ from typing import Any
 
 from absolutezero_benchmarks.codegen import PLAIN_VALUE_TEST, CodeGenBenchmark, CodeProblem, CodeTest
 from absolutezero_benchmarks.dataset import DatasetError
+from absolutezero_benchmarks.prompts import EVALPLUS_INSTRUCTION
 from absolutezero_benchmarks.sources import Row, Source, text_field, unique_ids
 
 __all__ = ["HumanEval", "packaged_file", "prompt_preamble"]
 
-#: The native instruction (EvalPlus's, for chat models).
-NATIVE_INSTRUCTION = (
-    "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
-)
+#: EvalPlus's instruction for chat models (also the start of the ``azr`` statement;
+#: ``prompt=native`` uses EvalPlus's whole chat prompt, :func:`.prompts.evalplus_prompt`).
+NATIVE_INSTRUCTION = EVALPLUS_INSTRUCTION
 
 
 #: Test-code prelude: the candidate may return plain builtin values only, so an object
@@ -118,6 +124,7 @@ class HumanEval(CodeGenBenchmark):
         fallback=packaged_file,
     )
     default_timeout = 10.0
+    trusted_tests = True
 
     @classmethod
     def check_path(cls, path: str | None) -> None:
@@ -157,6 +164,7 @@ class HumanEval(CodeGenBenchmark):
                     preamble=preamble,
                     stub=fields["prompt"],
                     gold=fields["prompt"] + solution if solution.strip() else None,
+                    task_prompt=fields["prompt"],
                 )
             )
         unique_ids([p.id for p in problems], "HumanEval data")

@@ -63,13 +63,14 @@ def send(result_fd: int, data: bytes) -> None:
             view = view[os.write(result_fd, view) :]
 
 
-def run_program(sandbox, code: object, args: tuple, limits: dict) -> list:
+def run_program(sandbox, code: object, args: tuple, limits: dict, builtins: dict | None = None) -> list:
     """Run a checked, compiled program on its arguments; the child's whole job.
 
-    ``sandbox`` is the worker's sandbox (its ``state``, ``builtins`` and ``reserve``).
+    ``sandbox`` is the worker's sandbox (its ``state``, ``builtins`` and ``reserve``);
+    ``builtins`` replaces its builtins for a trusted reference program.
     """
     state = sandbox.state
-    namespace = {"__builtins__": sandbox.builtins, "__name__": "__sandbox__"}
+    namespace = {"__builtins__": sandbox.builtins if builtins is None else builtins, "__name__": "__sandbox__"}
     state.arm(limits["output_limit"])
     try:
         exec(code, namespace)  # noqa: S102 - armed sandbox child, program passed policy
@@ -108,7 +109,9 @@ def run_program(sandbox, code: object, args: tuple, limits: dict) -> list:
 def run_check(sandbox, job: tuple, limits: dict) -> list:
     """Run a checked program, then its test; the child's whole job for ``check`` jobs.
 
-    ``job`` is ``(program code, test code, entry point or None, stdin text or None)``.
+    ``job`` is ``(program code, test code, entry point or None, stdin text or None[,
+    trust])``; ``trust`` ``"test"`` gives the test the trusted builtins
+    (:mod:`.trusted`), ``"reference"`` the program too (a benchmark's reference).
     The program runs first in its own namespace (with a stdin: as ``__main__``, with
     ``input`` and the ``sys`` shim, its printed text captured; ``sys.exit`` just ends
     it). The test then runs in a *fresh* namespace that holds only ``candidate`` (the
@@ -117,15 +120,16 @@ def run_check(sandbox, job: tuple, limits: dict) -> list:
     builtin, a helper or a module function the test uses.
     The job passes (``ok``, output ``""``) when neither raises within the limits.
     """
-    program, test, entry_point, stdin = job
+    program, test, entry_point, stdin, trust = (*job, "")[:5]
     state = sandbox.state
     stdio = stdin is not None
     if stdio:
         guard.open_stdio(sandbox.sys_shim, state, stdin)
-    namespace = {
-        "__builtins__": sandbox.stdio_builtins if stdio else sandbox.builtins,
-        "__name__": "__main__" if stdio else "__sandbox__",
-    }
+    if trust == "reference":
+        program_builtins = sandbox.trusted_builtins
+    else:
+        program_builtins = sandbox.stdio_builtins if stdio else sandbox.builtins
+    namespace = {"__builtins__": program_builtins, "__name__": "__main__" if stdio else "__sandbox__"}
     stage = "the program raised"
     state.arm(limits["output_limit"], execs=2)
     try:
@@ -139,7 +143,8 @@ def run_check(sandbox, job: tuple, limits: dict) -> list:
             result = ["error", None, f"the program defines no {entry_point!r}"]
         else:
             stage = "test failed"
-            checks = {"__builtins__": sandbox.test_builtins, "__name__": "__test__", "candidate": candidate}
+            test_builtins = sandbox.trusted_builtins if trust else sandbox.test_builtins
+            checks = {"__builtins__": test_builtins, "__name__": "__test__", "candidate": candidate}
             if stdio:
                 checks["stdout"] = "".join(state.captured)
             exec(test, checks)  # noqa: S102 - the benchmark's test, passed the same policy

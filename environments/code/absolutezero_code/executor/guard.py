@@ -86,7 +86,7 @@ class GuardState:
 
     __slots__ = (
         "armed", "exec_budget", "violation", "printed", "print_limit", "print_overflow",
-        "defer_codec_imports", "deferred", "captured", "stdout",
+        "defer_codec_imports", "deferred", "captured", "stdout", "parsing",
     )
 
     def __init__(self, defer_codec_imports: bool = False) -> None:
@@ -105,6 +105,10 @@ class GuardState:
         self.captured: list[str] | None = None
         #: The stdio job's ``sys.stdout`` object (print without ``file`` writes there).
         self.stdout: object = None
+        #: True only while trusted code's ``eval`` parses its text into a syntax tree
+        #: (:func:`.trusted.safe_eval`: ``ast.parse`` raises a ``compile`` event, but
+        #: makes no code object and runs nothing).
+        self.parsing = False
 
     def arm(self, print_limit: int, execs: int = 1) -> None:
         """Deny audited operations from now on, except ``execs`` ``exec`` calls (the
@@ -131,6 +135,8 @@ def install_audit_hook(state: GuardState) -> None:
 
     def hook(event: str, args: tuple) -> None:
         if not state.armed or event in allowed:
+            return
+        if event == "compile" and state.parsing:  # an AST only, for trusted eval
             return
         if event == "exec" and state.exec_budget > 0:
             state.exec_budget -= 1

@@ -41,6 +41,8 @@ __all__ = [
     "PolicyViolation",
     "HEAVY_MODULES",
     "STDIO_MODULES",
+    "TRUSTED_BUILTINS",
+    "TRUSTED_MODULES",
     "check_program",
     "check_program_imports",
     "attribute_allowed",
@@ -86,6 +88,20 @@ HEAVY_MODULES = frozenset({"typing", "decimal", "fractions", "statistics"})
 #: reads the job's standard input and ``exit``/``quit`` are ``sys.exit``. Never
 #: allowed anywhere else.
 STDIO_MODULES = frozenset({"sys"})
+
+#: Extra modules of *trusted* code only: a benchmark's own test code (and, to check a
+#: benchmark's reference solution, that solution) in a ``check`` job run with
+#: ``trusted=`` (:meth:`.pool.Executor.check_many`). Benchmark data, not model output:
+#: HumanEval's tests draw random inputs and two reference solutions use ``hashlib`` and
+#: ``eval``. Nothing with files, processes, threads or introspection; the child's audit
+#: hook and limits stay armed. Model-written code never gets them (the trusted part runs
+#: with builtins and module shims of its own, see :mod:`.trusted`).
+TRUSTED_MODULES = frozenset({"random", "hashlib", "cmath", "array"})
+
+#: Builtins trusted code may use besides the usual ones: ``eval`` of an expression
+#: built from literals and operators only (:func:`.trusted.safe_eval`; no names, calls
+#: or attributes, and nothing is compiled).
+TRUSTED_BUILTINS = frozenset({"eval"})
 
 #: Special-method names that may be defined, referenced and called. They only reach
 #: user-defined or operator behaviour, never interpreter internals.
@@ -254,11 +270,13 @@ def _check_name(name: str, node: ast.AST, what: str) -> None:
         raise PolicyViolation(f"dunder {what} {name!r} is not allowed{_where(node)}")
 
 
-def check_program(source: str, stdio: bool = False) -> ast.Module:
+def check_program(source: str, stdio: bool = False, trusted: bool = False) -> ast.Module:
     """Parse ``source`` and check it against the policy.
 
     ``stdio`` also allows :data:`STDIO_MODULES` and the builtins ``input``, ``exit``
     and ``quit`` (programs that read standard input in a ``check`` job; nowhere else).
+    ``trusted`` also allows :data:`TRUSTED_MODULES` and :data:`TRUSTED_BUILTINS` (a
+    benchmark's own test or reference solution; never model-written code).
 
     Returns:
         The parsed module, ready to compile.
@@ -267,10 +285,12 @@ def check_program(source: str, stdio: bool = False) -> ast.Module:
         PolicyViolation: syntax error (with its line) or a policy rule broken; the
             message names the rule and the line.
     """
-    return check_program_imports(source, stdio)[0]
+    return check_program_imports(source, stdio, trusted)[0]
 
 
-def check_program_imports(source: str, stdio: bool = False) -> tuple[ast.Module, frozenset[str]]:
+def check_program_imports(
+    source: str, stdio: bool = False, trusted: bool = False
+) -> tuple[ast.Module, frozenset[str]]:
     """:func:`check_program`, and the modules the program imports.
 
     Import statements are the only way a program reaches a module (``__import__``,
@@ -299,6 +319,9 @@ def check_program_imports(source: str, stdio: bool = False) -> tuple[ast.Module,
     if stdio:  # the stdio sandbox's own input() (reads the job's stdin), exit() = sys.exit
         bound.update(("input", "exit", "quit"))
     allowed = ALLOWED_MODULES | STDIO_MODULES if stdio else ALLOWED_MODULES
+    if trusted:
+        allowed = allowed | TRUSTED_MODULES
+        bound.update(TRUSTED_BUILTINS)
     imported: set[str] = set()
     for node in nodes:
         if type(node) not in _CHECKED_TYPES:  # ast.parse makes exact node classes

@@ -281,6 +281,7 @@ class Executor:
         determinism_runs: int = 2,
         *,
         timeout: float | None = None,
+        trusted: str | None = None,
     ) -> list[RunResult]:
         """Run ``f(*input)`` for every ``(program, input)`` job.
 
@@ -290,6 +291,10 @@ class Executor:
             determinism_runs: runs per job, each in a fresh process, alternating between
                 the two hash-seed groups; a job is ``OK`` only if all runs agree.
             timeout: override the executor's per-run time limit for this call.
+            trusted: None (default), or ``"reference"``: the programs are a benchmark's
+                reference solutions (trusted data, never model output, e.g. EvalPlus's,
+                whose outputs are the expected ones) and pass the trusted policy of
+                :meth:`check_many` (``determinism_runs=1`` only).
 
         Returns:
             One :class:`RunResult` per job, in order. ``output`` is the canonical repr of
@@ -302,12 +307,14 @@ class Executor:
         jobs = _check_jobs(jobs)
         if not isinstance(determinism_runs, int) or isinstance(determinism_runs, bool) or determinism_runs < 1:
             raise ValueError(f"determinism_runs must be an integer >= 1, got {determinism_runs!r}")
+        if trusted not in (None, "reference") or (trusted is not None and determinism_runs != 1):
+            raise ValueError(f"trusted must be None, or 'reference' with determinism_runs=1, got {trusted!r}")
         limits = self._limits(timeout)
         if not jobs:
             return []
         runs: list[list] = [[None] * determinism_runs for _ in jobs]
         with self._lock:
-            kind, items = "run", [[program, text] for program, text in jobs]
+            kind, items = "run", [[program, text, *([trusted] if trusted else [])] for program, text in jobs]
             if self._key is not None and determinism_runs >= 2:
                 # Prepare each job once (spread over all workers), then run the sealed
                 # job in every run's own worker; a job that fails preparation has that
@@ -336,7 +343,9 @@ class Executor:
                 runs[index][run] = raw
         return [_combine(job_runs) for job_runs in runs]
 
-    def check_many(self, jobs: Sequence[Sequence[str | None]], *, timeout: float | None = None) -> list[RunResult]:
+    def check_many(
+        self, jobs: Sequence[Sequence[str | None]], *, timeout: float | None = None, trusted: str | None = None
+    ) -> list[RunResult]:
         """Run each program, then its test, in one fresh sandboxed process per job.
 
         The job kind of code-generation benchmarks (HumanEval, MBPP, LiveCodeBench):
@@ -355,6 +364,13 @@ class Executor:
                 ``input()`` or ``sys.stdin`` (a ``sys`` shim of streams and limits, for
                 these jobs only) and the test also sees ``stdout``, the text it printed.
             timeout: override the executor's per-run time limit for this call.
+            trusted: None (default): both parts pass the hardened policy. ``"test"``:
+                the tests are a benchmark's own code (trusted data, never model output):
+                they may import :data:`.policy.TRUSTED_MODULES` and ``eval`` literal
+                expressions, with builtins and module shims of their own that the
+                program cannot reach (:mod:`.trusted`); the program keeps the hardened
+                policy. ``"reference"``: the programs are the benchmark's reference
+                solutions and get the same trusted policy (no ``stdin`` jobs).
 
         Returns:
             One :class:`RunResult` per job, in order: ``OK`` (output ``""``) when the
@@ -367,6 +383,12 @@ class Executor:
             SandboxError: the sandbox workers cannot be (re)started.
         """
         items = _check_check_jobs(jobs)
+        if trusted not in (None, "test", "reference"):
+            raise ValueError(f"trusted must be None, 'test' or 'reference', got {trusted!r}")
+        if trusted is not None:
+            if trusted == "reference" and any(item[3] is not None for item in items):
+                raise ValueError("trusted='reference' is for function jobs, not stdin programs")
+            items = [[*item, trusted] for item in items]
         limits = self._limits(timeout)
         if not items:
             return []

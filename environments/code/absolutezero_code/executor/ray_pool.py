@@ -106,8 +106,8 @@ class NodeSandbox:
     def run_many(self, jobs: list[tuple[str, str]], determinism_runs: int, timeout: float | None) -> list[tuple]:
         return _raw(self._executor.run_many(jobs, determinism_runs, timeout=timeout))
 
-    def check_many(self, jobs: list[list], timeout: float | None) -> list[tuple]:
-        return _raw(self._executor.check_many(jobs, timeout=timeout))
+    def check_many(self, jobs: list[list], timeout: float | None, trusted: str | None = None) -> list[tuple]:
+        return _raw(self._executor.check_many(jobs, timeout=timeout, trusted=trusted))
 
     def canonicalize_many(self, literals: list[str]) -> list[tuple]:
         return _raw(self._executor.canonicalize_many(literals))
@@ -263,13 +263,17 @@ class RayExecutor:
             _check_timeout(timeout)
         return self._scatter(items, lambda actor, chunk: actor.run_many.remote(chunk, determinism_runs, timeout))
 
-    def check_many(self, jobs: Sequence[Sequence[str | None]], *, timeout: float | None = None) -> list[RunResult]:
+    def check_many(
+        self, jobs: Sequence[Sequence[str | None]], *, timeout: float | None = None, trusted: str | None = None
+    ) -> list[RunResult]:
         """:meth:`.pool.Executor.check_many` across the cluster (program, then its test,
-        in one sandboxed process per job), results in input order."""
+        in one sandboxed process per job), results in input order; ``trusted`` as there."""
         items = _check_check_jobs(jobs)
+        if trusted not in (None, "test", "reference"):
+            raise ValueError(f"trusted must be None, 'test' or 'reference', got {trusted!r}")
         if timeout is not None:
             _check_timeout(timeout)
-        return self._scatter(items, lambda actor, chunk: actor.check_many.remote(chunk, timeout))
+        return self._scatter(items, lambda actor, chunk: actor.check_many.remote(chunk, timeout, trusted))
 
     def canonicalize_many(self, literals: Sequence[str]) -> list[RunResult]:
         """:meth:`.pool.Executor.canonicalize_many` across the cluster."""

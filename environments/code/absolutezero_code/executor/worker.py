@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable
 from json.encoder import encode_basestring as _quote  # the C encoder
 
-from . import child, forking, guard, policy, prepare
+from . import child, forking, guard, policy, prepare, trusted
 from .child import STATUS_ORDER
 from .prepare import DEFER as _DEFER
 from .prepare import error_text as _text
@@ -164,6 +164,11 @@ class _Sandbox:
         #: so that the workers of self-play (which never get one) stay as small.
         self.tests: prepare.CompileCache | None = None
         self.test_builtins: dict | None = None
+        #: Trusted parts of check jobs (a benchmark's own test or reference solution,
+        #: :mod:`.trusted`): their compile caches and builtins.
+        self.trusted_tests: prepare.CompileCache | None = None
+        self.trusted_programs: prepare.CompileCache | None = None
+        self.trusted_builtins: dict | None = None
         self.stdio_builtins: dict | None = None
         self.sys_shim = None
         #: The key that seals prepared jobs (:mod:`.prepare`); None: sealing is off.
@@ -179,6 +184,18 @@ class _Sandbox:
             self.tests = prepare.CompileCache(4, restricted=self.restricted)
             self.test_builtins = guard.build_builtins(guard.build_shims(self.modules), self.state)
             self.stdio_builtins, self.sys_shim = guard.build_stdio(self.builtins, self.state)
+
+    def prepare_trusted(self) -> None:
+        """Build what trusted parts of jobs need (:mod:`.trusted`), once, on the first
+        such job: their compile caches and builtins (the tests' shims plus, in the full
+        tier, shims of :data:`.policy.TRUSTED_MODULES`, imported here; a light worker
+        defers jobs that import them). Workers that never get one stay as small."""
+        self.prepare_checks()
+        if self.trusted_builtins is None:
+            self.trusted_tests = prepare.CompileCache(4, restricted=self.restricted, trusted=True)
+            self.trusted_programs = prepare.CompileCache(4, restricted=self.restricted, trusted=True)
+            shims = {} if self.light else trusted.build_trusted_shims()
+            self.trusted_builtins = trusted.build_trusted_builtins(self.test_builtins, shims, self.state)
 
 
 def _encode(result: list) -> bytes:
@@ -240,7 +257,9 @@ def _run_jobs(sandbox: _Sandbox, jobs: list, limits: dict, replies: "_Replies", 
     else:
 
         def run_one(job: tuple, result_fd: int) -> None:
-            child.send(result_fd, child.child_result(child.run_program(sandbox, job[0], job[1], limits)))
+            # A third element: a trusted reference program (its own builtins).
+            builtins = sandbox.trusted_builtins if len(job) > 2 else None
+            child.send(result_fd, child.child_result(child.run_program(sandbox, job[0], job[1], limits, builtins)))
 
     run = sandbox.fork_loop.run
     plan, timeout = limits["plan"], limits["timeout"]
@@ -302,14 +321,23 @@ def _result_line(result: object) -> bytes:
     return _encode(result) if _valid_result(result) else _encode(_malformed())
 
 
-def _checked(sandbox: _Sandbox, program: str, text: str) -> object:
+def _checked(sandbox: _Sandbox, program: str, text: str, trust: str = "") -> object:
     """``(code, args, needs_full)`` for a program and its input text, or the result list
-    of whichever of them is rejected."""
-    code, needs_full = sandbox.compiled.get(program)
+    of whichever of them is rejected. ``trust`` ``"reference"``: a benchmark's reference
+    solution, compiled with the trusted policy (``(code, args, needs_full, trust)``)."""
+    if trust:
+        if trust != "reference":
+            return ["error", None, f"sandbox error: unknown trust level {trust!r} for this job"]
+        sandbox.prepare_trusted()
+        code, needs_full = sandbox.trusted_programs.get(program)  # type: ignore[union-attr]
+    else:
+        code, needs_full = sandbox.compiled.get(program)
     if isinstance(code, list):
         return code
     args = prepare.parse_input(text)
-    return args if isinstance(args, list) else (code, args, needs_full)
+    if isinstance(args, list):
+        return args
+    return (code, args, needs_full, trust) if trust else (code, args, needs_full)
 
 
 def _runnable(sandbox: _Sandbox, job: object) -> object:
@@ -317,8 +345,8 @@ def _runnable(sandbox: _Sandbox, job: object) -> object:
     or the job's result list."""
     if isinstance(job, list):
         return job
-    code, args, needs_full = job
-    return _DEFER if needs_full and sandbox.light else (code, args)
+    code, args, needs_full, *trust = job
+    return _DEFER if needs_full and sandbox.light else (code, args, *trust)
 
 
 def _prepared(sandbox: _Sandbox, program: str, text: str) -> list:
@@ -342,19 +370,33 @@ def _unsealed(sandbox: _Sandbox, token: str) -> object:
     return job
 
 
+#: The trust levels of a check item (its optional fifth element): ``""`` both parts
+#: hardened; ``"test"`` the test is trusted (:mod:`.trusted`); ``"reference"`` the
+#: program too (a benchmark's own reference solution, never model output).
+_TRUST_LEVELS = ("", "test", "reference")
+
+
 def _checked_check(sandbox: _Sandbox, item: list) -> object:
-    """The ``(program, test, entry point, stdin)`` code job of a ``check`` item,
+    """The ``(program, test, entry point, stdin, trust)`` code job of a ``check`` item,
     :data:`_DEFER`, or the item's result list (the program or the test was rejected)."""
-    program, test, entry_point, stdin = item
-    code, program_full = sandbox.compiled.get(program, stdin is not None)
+    program, test, entry_point, stdin, trust = (*item, "")[:5]
+    if trust not in _TRUST_LEVELS or (trust == "reference" and stdin is not None):
+        return ["error", None, f"sandbox error: unknown trust level {trust!r} for this job"]
+    if trust:
+        sandbox.prepare_trusted()
+    if trust == "reference":
+        code, program_full = sandbox.trusted_programs.get(program)  # type: ignore[union-attr]
+    else:
+        code, program_full = sandbox.compiled.get(program, stdin is not None)
     if isinstance(code, list):
         return code
-    test_code, test_full = sandbox.tests.get(test)  # type: ignore[union-attr]
+    tests = sandbox.trusted_tests if trust else sandbox.tests
+    test_code, test_full = tests.get(test)  # type: ignore[union-attr]
     if isinstance(test_code, list):
         return [test_code[0], None, f"the test: {test_code[2]}"]
     if (program_full or test_full) and sandbox.light:
         return _DEFER
-    return (code, test_code, entry_point, stdin)
+    return (code, test_code, entry_point, stdin, trust)
 
 
 def _handle(sandbox: _Sandbox, request: dict) -> None:
