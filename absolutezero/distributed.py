@@ -7,7 +7,7 @@ group is torch.distributed's default process group, which ``torchrun``'s environ
 (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``...) sets up. No state of ours is global: a
 :class:`Group` is only a view of that default group.
 
-How a step is split across N ranks (see docs/ARCHITECTURE.md, "Multi-process training"):
+How a step is split across N ranks (see docs/architecture.md, "Multi-process training"):
 
 * every rank holds the same trainer state (config, seed, buffers, trainer rng), so every
   rank builds the same prompts;

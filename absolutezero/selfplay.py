@@ -21,7 +21,7 @@ methods, the buffers, rewards, TRR++ and the plugin hooks. One step (``T`` task 
     7. update    ONE agent.update(samples, advantages)
 
 Batching every generation of a phase into one call is what makes a step affordable on a
-CPU (batch 32 generates ~5x more tokens/s than batch 1), and the n rollouts of one task
+CPU (a batch decodes many times more tokens per second than one prompt), and the n rollouts of one task
 are adjacent so the agent can share their prompt's prefill.
 
 Around the step: seeding the buffers before training is :mod:`absolutezero.seeding`,

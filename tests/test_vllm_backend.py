@@ -9,9 +9,9 @@ The model is a tiny randomly initialised 2-layer Qwen2 (tied embeddings, q/k/v b
 head size 64, which vLLM's CPU attention supports) with the embedded SmolLM2 tokenizer.
 Engine and trainer both run float32, so their log-probabilities must agree to float
 rounding; that is what makes "the engine generates with the new weights" checkable
-exactly. The engine runs eagerly (``enforce_eager``) to keep start-up at ~20 s instead of
-~1 min of torch.compile; the compiled engine takes the same weight push (checked by hand,
-see the README's vLLM section).
+exactly. The engine runs eagerly (``enforce_eager``) to keep start-up short, instead of
+paying for torch.compile; the compiled engine takes the same weight push (checked by hand,
+see docs/scaling/vllm.md).
 """
 
 from __future__ import annotations

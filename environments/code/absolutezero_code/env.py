@@ -31,6 +31,7 @@ from absolutezero_code.abduction import Abduction
 from absolutezero_code.deduction import Deduction
 from absolutezero_code.induction import Induction
 from absolutezero_code.parsing import FormatError, check_arguments, check_literal, check_program
+from absolutezero_code.executor.limits import DEFAULT_MEMORY_MB, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT
 from absolutezero_code.executors import BUILTIN_EXECUTOR, RAY_EXECUTOR, executor_factory
 from absolutezero_code.tasks import ExecutorLike, Settings, check_payload, settle, triplet_payload
 
@@ -91,9 +92,9 @@ class CodeEnvironment(Environment):
         self,
         *,
         workers: int | None = None,
-        timeout: float = 1.0,
-        memory_mb: int = 512,
-        output_limit: int = 1_000_000,
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
         max_shown_references: int = 3,
         num_induction_inputs: int = 10,
         min_induction_inputs: int = 6,

@@ -56,7 +56,7 @@ class ResultLike(Protocol):
 
 
 class ExecutorLike(Protocol):
-    """The executor interface of docs/ARCHITECTURE.md ("Code environment executor")."""
+    """The executor interface of docs/architecture.md ("Code environment executor")."""
 
     def run_many(
         self, jobs: Sequence[tuple[str, str]], determinism_runs: int = 2

@@ -3,11 +3,10 @@
 Two interchangeable loops with the same contract (:meth:`ForkLoop.run`):
 
 * :class:`NativeForkLoop` drives :mod:`._forkjobs`, a small C extension. A fork here is
-  cheap, but every page a process writes after it costs a page fault (~3 µs in this
-  kind of VM), and a Python loop between forks writes ~50 worker pages that each fork
+  cheap, but every page a process writes after it costs a page fault, and a Python loop between forks writes dozens of worker pages that each fork
   makes copy-on-write again; the C loop writes a handful, and its children set their
-  descriptors and limits without a Python frame. ~10% less CPU per job in all, a
-  quarter less in the worker itself.
+  descriptors and limits without a Python frame, so a job costs less CPU (figures:
+  docs/results.md).
 * :class:`PythonForkLoop` is the same loop in Python, used when the extension is not
   built (no C compiler at install time) or when asked for (``fork_loop="python"``).
 
@@ -139,7 +138,7 @@ class NativeForkLoop(ForkLoop):
 
 
 class PythonForkLoop(ForkLoop):
-    """:class:`ForkLoop` in Python: same contract, ~10% more CPU per job."""
+    """:class:`ForkLoop` in Python: same contract, somewhat more CPU per job."""
 
     name = "python"
 

@@ -165,8 +165,8 @@ PRELOADED_CODECS = (
     "raw_unicode_escape unicode_escape charmap"
 ).split()
 
-#: The CJK codecs of :data:`PRELOADED_CODECS`: five C extensions (~0.3 MB and 25 memory
-#: areas per fork) that only the full sandbox tier preloads; a light-tier run that
+#: The CJK codecs of :data:`PRELOADED_CODECS`: five C extensions (memory areas every
+#: fork copies) that only the full sandbox tier preloads; a light-tier run that
 #: looks one up is re-run by the full tier (see :class:`GuardState`).
 FULL_TIER_CODECS = frozenset("cp932 shift_jis euc_jp gbk gb2312 gb18030 big5 euc_kr".split())
 

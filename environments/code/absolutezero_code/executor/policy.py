@@ -75,9 +75,8 @@ ALLOWED_MODULES = frozenset(
     }
 )
 
-#: Allowed modules that only the *full* sandbox tier loads. Together they cost ~1.5 MB
-#: and ~25 memory areas in a worker, which every fork copies (about 8% of the CPU of
-#: a run), while almost no program imports them; so the light tier, which runs every
+#: Allowed modules that only the *full* sandbox tier loads. Together they add megabytes
+#: and dozens of memory areas to a worker, which every fork copies, while almost no program imports them; so the light tier, which runs every
 #: other program, leaves them out (see worker.py and pool.py).
 HEAVY_MODULES = frozenset({"typing", "decimal", "fractions", "statistics"})
 

@@ -1,7 +1,7 @@
 """Trainer-side executor: warm sandbox workers, batching, determinism runs.
 
-Why this shape: a fresh interpreter per run costs ~50 ms, a fork from a small warm
-worker ~0.3 ms. So :class:`Executor` pre-starts two *groups* of workers
+Why this shape: a fork from a small warm worker costs a small fraction of a fresh
+interpreter (figures: docs/results.md). So :class:`Executor` pre-starts two *groups* of workers
 (:mod:`.worker`), each group an interpreter started with its own ``PYTHONHASHSEED``,
 and every run is a fresh fork inside one of them. Run *r* of a job goes to group
 ``r % 2``: the determinism check compares processes that differ in hash seed and (via
@@ -31,6 +31,7 @@ import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from .limits import DEFAULT_MEMORY_MB, DEFAULT_OUTPUT_LIMIT, DEFAULT_TIMEOUT
 from .channel import DEFER as _DEFER
 from .channel import SandboxError, WorkerProcess, restricted_python_root
 from .forking import FORK_LOOPS, native_available
@@ -84,31 +85,28 @@ class Executor:
 
     Args:
         workers: workers per hash-seed group (two groups are started); ``None`` means
-            half the CPU cores (at least one), so there is one worker per core in all:
-            on 2 cores that ran CruxEval ~30% faster than two per group, which only
-            added context switches between workers.
+            half the CPU cores (at least one), so there is one worker per core in all
+            (more only adds context switches between workers).
         timeout: wall-clock seconds per run (CPU time is capped at the next whole
             second plus one).
         memory_mb: address-space limit of each run, in MiB.
         output_limit: maximum length of a canonical output (and of printed text), in
             characters; longer outputs get :attr:`Status.OUTPUT_LIMIT`, never truncated.
-        fork_loop: how workers fork their job processes: ``native`` (the C loop, ~10%
-            less CPU per job, a quarter less in the worker itself), ``python`` (no
+        fork_loop: how workers fork their job processes: ``native`` (the C loop, less CPU
+            per job), ``python`` (no
             compiled code), or ``auto`` (native when built). Isolation is the same;
             :attr:`fork_loop` says which one runs.
         pin_workers: pin each worker (and its job processes) to one of this process's
             CPUs, round robin, so that a job runs on the CPU where its worker's memory
-            is cache-hot (2-7% less CPU in a busy CruxEval pass, up to a third for a
-            worker forking alone). Turn off when the workers share the machine with
+            is cache-hot. Turn off when the workers share the machine with
             other heavy work that the scheduler should balance.
         module_tiers: run programs in *light* workers, which leave out the rarely
-            imported :data:`.policy.HEAVY_MODULES` (smaller processes fork faster,
-            ~8% less CPU per run), and send the few programs that import one of those
+            imported :data:`.policy.HEAVY_MODULES` (smaller processes fork faster), and send the few programs that import one of those
             to *full* workers, started on first need. ``False``: full workers only.
             Results are the same either way.
         prepare_once: with two or more determinism runs, policy-check, compile and
             parse each job once, in one worker, and hand the other runs the job sealed
-            under a key of this executor (:mod:`.prepare`; ~5% less CPU). Needs the
+            under a key of this executor (:mod:`.prepare`). Needs the
             C extension (for the seal); otherwise every run prepares its job.
         restricted_python: run RestrictedPython's checker as the second static layer
             (:mod:`.restricted`; on by default). ``False`` exists to measure its cost.
@@ -125,9 +123,9 @@ class Executor:
     def __init__(
         self,
         workers: int | None = None,
-        timeout: float = 1.0,
-        memory_mb: int = 512,
-        output_limit: int = 1_000_000,
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        output_limit: int = DEFAULT_OUTPUT_LIMIT,
         *,
         fork_loop: str = "auto",
         pin_workers: bool = True,

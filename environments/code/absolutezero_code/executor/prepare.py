@@ -7,8 +7,8 @@ trainer). Two ways a prepared job reaches a fork:
 * ``prepare`` then ``run_tokens`` requests: one worker prepares each job once and
   returns it *sealed* (marshal bytes with a SipHash-2-4 tag under a key only the
   executor's workers and pool hold); each determinism run then unseals it in its own
-  worker. That halves the preparation work (~180 us per job: parse, walk, compile,
-  arguments), a sixth of the CPU of a run. A token that fails the tag check is refused,
+  worker. That halves the preparation work (parse, walk, compile, arguments), a
+  sizeable share of the CPU of a run. A token that fails the tag check is refused,
   so nothing reaches a fork without having passed the policy in some worker, even if
   the trainer side mixed up its messages. Stdlib plus the ``_forkjobs`` extension
   (for the tag); without it, sealing is unavailable and the pool sends ``run``s.
@@ -86,7 +86,7 @@ def compile_program(
     try:
         tree, imported = policy.check_program_imports(program, stdio, trusted)
         # From the checked tree: what runs is exactly what was checked, and compiling
-        # the tree is cheaper here than parsing the text again (~55 vs ~70 us).
+        # the tree is cheaper here than parsing the text again.
         code = compile(tree, "<program>", "exec")
         if restricted:
             from . import restricted as restricted_layer
