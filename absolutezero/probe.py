@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from absolutezero.intervals import wilson_interval
 from absolutezero.atomic import atomic_write_text
 from absolutezero.config import ConfigError
 from absolutezero.protocol import Environment, Task
@@ -123,7 +124,8 @@ class ProbeSet:
         Returns:
             ``probe/<t>/size`` always (so an empty probe set is visible in the metrics);
             ``probe/<t>/accuracy``, ``probe/<t>/format_ok_rate`` and
-            ``probe/overall/accuracy`` where there are tasks.
+            ``probe/overall/accuracy`` where there are tasks, each accuracy with the
+            bounds of its 95% Wilson interval (``.../accuracy_ci_low``, ``..._ci_high``).
         """
         metrics = {f"probe/{task_type}/size": float(len(chosen)) for task_type, chosen in self.tasks.items()}
         tasks = self.all_tasks()
@@ -136,7 +138,17 @@ class ProbeSet:
             offset += len(chosen)
             if not mine:
                 continue
-            metrics[f"probe/{task_type}/accuracy"] = float(np.mean([v.correct for v in mine]))
+            metrics.update(_accuracy(f"probe/{task_type}", [v.correct for v in mine]))
             metrics[f"probe/{task_type}/format_ok_rate"] = float(np.mean([v.format_ok for v in mine]))
-        metrics["probe/overall/accuracy"] = float(np.mean([v.correct for v in verdicts]))
+        metrics.update(_accuracy("probe/overall", [v.correct for v in verdicts]))
         return metrics
+
+
+def _accuracy(prefix: str, correct: list[bool]) -> dict[str, float]:
+    """The accuracy of ``correct`` with its 95% Wilson interval."""
+    low, high = wilson_interval(sum(correct), len(correct))
+    return {
+        f"{prefix}/accuracy": float(np.mean(correct)),
+        f"{prefix}/accuracy_ci_low": low,
+        f"{prefix}/accuracy_ci_high": high,
+    }

@@ -120,3 +120,33 @@ def test_plotting_does_not_touch_pyplot_state(tmp_path):
         pytest.skip("pyplot already imported elsewhere")
     plot_metrics(_records(), tmp_path)
     assert "matplotlib.pyplot" not in sys.modules
+
+
+def test_noisy_panels_get_a_moving_average_and_the_probe_a_band(tmp_path, monkeypatch):
+    from absolutezero.plots import SMOOTHED, SMOOTHING_WINDOW, _bands
+
+    records = [{"step": step, "propose/deduction/valid_rate": float(step % 2),
+                "probe/deduction/accuracy": 0.5, "probe/deduction/accuracy_ci_low": 0.3,
+                "probe/deduction/accuracy_ci_high": 0.7} for step in range(1, 9)]
+    assert "proposer_valid_rate" in SMOOTHED and "buffer_sizes" not in SMOOTHED and SMOOTHING_WINDOW >= 3
+    band = _bands(records, "probe_accuracy")
+    assert band == {"deduction": (list(range(1, 9)), [0.3] * 8, [0.7] * 8)}
+    assert _bands(records, "rewards") == {}
+    from matplotlib.figure import Figure
+
+    drawn = []
+    original = Figure.add_subplot
+
+    def spy(self, *args, **kwargs):
+        axes = original(self, *args, **kwargs)
+        drawn.append(axes)
+        return axes
+
+    monkeypatch.setattr(Figure, "add_subplot", spy)
+    plot_metrics(records, tmp_path)
+    by_title = {axes.get_title(): axes for axes in drawn}
+    valid = by_title["Proposer valid rate"]
+    labels = [line.get_label() for line in valid.get_lines()]
+    assert f"deduction ({SMOOTHING_WINDOW}-step mean)" in labels and len(valid.get_lines()) == 2
+    probe = by_title["Held-out probe accuracy (greedy, 95% interval)"]
+    assert len(probe.collections) == 1  # the interval band

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from absolutezero.intervals import wilson_interval
+
 from absolutezero.buffers import BufferSet
 from absolutezero.config import ConfigError
 from absolutezero.metrics import read_metrics
@@ -113,8 +115,13 @@ def test_probe_set_round_trips_and_scores_greedily(tmp_path):
     assert trainer.agent.generate_calls[calls_before:] == [(len(loaded), 1, True)]  # one greedy call
     for task_type, chosen in loaded.tasks.items():
         if chosen:
-            assert 0.0 <= metrics[f"probe/{task_type}/accuracy"] <= 1.0
+            accuracy = metrics[f"probe/{task_type}/accuracy"]
+            assert 0.0 <= accuracy <= 1.0
             assert metrics[f"probe/{task_type}/size"] == len(chosen)
+            # its 95% Wilson interval brackets it
+            assert metrics[f"probe/{task_type}/accuracy_ci_low"] <= accuracy <= metrics[f"probe/{task_type}/accuracy_ci_high"]
+            assert (metrics[f"probe/{task_type}/accuracy_ci_low"], metrics[f"probe/{task_type}/accuracy_ci_high"]) == \
+                wilson_interval(round(accuracy * len(chosen)), len(chosen))
     path.write_text('{"task_type": "nope", "payload": {}}\n')
     with pytest.raises(ConfigError, match=f"{PROBE_FILE}:1"):
         ProbeSet.load(path, trainer.env, trainer.task_types)
