@@ -60,6 +60,13 @@ def resolve_options(config: DictConfig) -> DictConfig:
     Raises:
         ConfigError: an unknown component, or options that do not fit its declaration.
     """
+    if not str(config.env):
+        from absolutezero.registry import environment_names
+
+        raise ConfigError(
+            "env= names the environment to self-play in, e.g. env=code; installed: "
+            + ", ".join(environment_names())
+        )
     for kind, name_key, section in (("environment", "env", "env_options"), ("agent", "agent", "agent_options")):
         name = str(config[name_key])
         cls = _load(kind, name)

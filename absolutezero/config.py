@@ -116,7 +116,7 @@ class RunConfig:
     """One run: its components by name, the core's sections, and its bookkeeping.
 
     Args:
-        env: the environment (entry-point group absolutezero.environments).
+        env: the environment to self-play in (entry-point group absolutezero.environments), e.g. env=code; required.
         agent: the agent (entry-point group absolutezero.agents).
         seed: the run's one seed; components whose constructor takes ``seed`` receive it.
         steps: training steps.
@@ -138,7 +138,7 @@ class RunConfig:
         plugin_options: per-plugin or per-tracker options, keyed by its name.
     """
 
-    env: str = "code"
+    env: str = ""  # no default: the core favours no environment
     agent: str = "policy"
     seed: int = 0
     steps: int = 20

@@ -91,7 +91,7 @@ def usage(args: Sequence[str] = ()) -> str:
             continue
         value = OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
         lines.append(f"  {key} = {value!r}")
-    chosen = {"env": str(defaults.env), "agent": str(defaults.agent), "trackers": []}
+    chosen = {"env": "code", "agent": str(defaults.agent), "trackers": []}  # help shows env=code unless told
     for text in args:
         key, _, value = text.partition("=")
         if key in chosen and value:

@@ -12,7 +12,7 @@ from absolutezero.config import ConfigError, load_config, load_saved_config, sav
 
 def test_defaults_and_overrides():
     config = load_config()
-    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("code", 20, 4)
+    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("", 20, 4)  # env= is required
     config = load_config(
         ["env=arith", "steps=7", "selfplay.references=0", "agent_options.clip_ratio=null",
          "rewards.wrong_answer=-0.5", "selfplay.task_types=[evaluate]", "env_options.max_chars=50",
@@ -122,7 +122,7 @@ def test_component_options_are_checked_against_their_declaration(override, messa
     from absolutezero.components import resolve_options
 
     with pytest.raises(ConfigError) as caught:
-        resolve_options(load_config([override]))
+        resolve_options(load_config(["env=code", override]))
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -140,3 +140,10 @@ def test_the_policy_agent_checks_its_ranges_before_loading_a_model(options, mess
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         PolicyAgent(model="/nonexistent/never/loaded", **options)
+
+
+def test_the_environment_must_be_named():
+    from absolutezero.components import resolve_options
+
+    with pytest.raises(ConfigError, match="env= names the environment to self-play in, e.g. env=code; installed: .*arith.*code"):
+        resolve_options(load_config(["steps=2"]))

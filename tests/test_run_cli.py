@@ -82,7 +82,7 @@ def test_config_errors_exit_2_from_a_real_process(tmp_path):
 def test_agent_options_reach_the_constructor_checked_with_the_agents_defaults_and_the_run_seed():
     from absolutezero.config import load_config
 
-    config = resolve_options(load_config(["agent_options.max_new_tokens=7", "agent_options.clip_ratio=null",
+    config = resolve_options(load_config(["env=arith", "agent_options.max_new_tokens=7", "agent_options.clip_ratio=null",
                                           "agent_options.dtype=float32", "agent_options.device=cpu", "seed=5"]))
     options = agent_kwargs(config)
     assert options["max_new_tokens"] == 7 and options["clip_ratio"] is None and options["dtype"] == "float32"
@@ -92,7 +92,7 @@ def test_agent_options_reach_the_constructor_checked_with_the_agents_defaults_an
     assert set(options) >= {"model", "backend", "seed", "temperature", "top_p", "batch_size", "learning_rate",
                             "weight_decay", "grad_clip", "micro_batch", "autocast_bf16"}
     with pytest.raises(ConfigError, match="the run sets it from the top-level seed="):
-        resolve_options(load_config(["agent_options.seed=3"]))
+        resolve_options(load_config(["env=arith", "agent_options.seed=3"]))
 
 
 @pytest.mark.parametrize(

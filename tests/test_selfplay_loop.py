@@ -271,7 +271,7 @@ def _policy_agent(model_dir, seed=0, max_new_tokens=12):
     from absolutezero.registry import make_agent
     from absolutezero.components import agent_kwargs, resolve_options
 
-    config = load_config([f"agent_options.model={model_dir}", f"seed={seed}", f"agent_options.max_new_tokens={max_new_tokens}",
+    config = load_config(["env=arith", f"agent_options.model={model_dir}", f"seed={seed}", f"agent_options.max_new_tokens={max_new_tokens}",
                           "agent_options.autocast_bf16=false"])
     return make_agent("policy", agent_kwargs(resolve_options(config)))
 

@@ -202,7 +202,7 @@ def test_build_registers_each_tracker_with_its_options(recorder, monkeypatch, tm
 
     monkeypatch.setattr(registry, "make_environment", lambda name, options: _Closable())
     monkeypatch.setattr(registry, "make_agent", lambda name, options: _Closable())
-    config = load_config(["name=r1", "trackers=[recorder,recorder]", "plugin_options={recorder: {tag: x}}"])
+    config = load_config(["env=arith", "name=r1", "trackers=[recorder,recorder]", "plugin_options={recorder: {tag: x}}"])
     pm, _env, _agent = run._build(config)
     tracker = pm.get_plugin("tracker:recorder")
     assert isinstance(tracker, recorder.Recorder) and tracker.tag == "x"

@@ -329,7 +329,7 @@ def test_two_selfplay_steps_push_the_trained_weights(agent, tmp_path: Path, monk
 
 
 def test_two_selfplay_steps_through_the_run_entry_point(qwen_dir: Path, tmp_path: Path):
-    """``python -m absolutezero.run env=code backend=vllm ...`` in its own process (one
+    """``python -m absolutezero.run env=code agent_options.backend=vllm ...`` in its own process (one
     engine per process, as in real use), with the code environment's answer templates."""
     (tmp_path / "vllm_test_reward.py").write_text(REWARD_PLUGIN)
     out = tmp_path / "runs"
