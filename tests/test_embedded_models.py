@@ -263,7 +263,7 @@ def test_evaluate_cli_reports_a_bad_model_name_with_exit_2(tmp_path, capsys):
 def test_run_cli_exits_2_without_traceback_for_a_missing_model_folder(tmp_path):
     env = dict(os.environ, ABSOLUTEZERO_DISABLE_PLUGIN_AUTOLOAD="1", ABSOLUTEZERO_CACHE=str(tmp_path / "cache"))
     done = subprocess.run(
-        [sys.executable, "-m", "absolutezero.run", "agent_options.model=/nonexistent/model", "steps=1",
+        [sys.executable, "-m", "absolutezero.run", "env=arith", "agent_options.model=/nonexistent/model", "steps=1",
          f"out={tmp_path / 'runs'}"],
         capture_output=True, text=True, timeout=120, env=env,
     )
