@@ -46,7 +46,9 @@ PROBE_SEED_OFFSET = 1_000_003
 def propose_held_out(
     trainer: SelfPlayTrainer, per_type: int, seed: int, max_rounds: int
 ) -> dict[str, list[Task]]:
-    """Held-out tasks proposed by the trainer's current model, validated like any proposal.
+    """Held-out tasks proposed by the trainer's current model, validated like any proposal,
+    when the buffers came from elsewhere (a seed file); fresh seeding proposes the probe
+    set in its own rounds (:mod:`absolutezero.start_tasks`).
 
     Proposals use their own ``np.random.default_rng(seed)`` for references (the
     trainer's rng is untouched) and are kept only when valid, distinct and not already
@@ -55,23 +57,16 @@ def propose_held_out(
     ``trainer.exclude``.
 
     Returns:
-        Up to ``per_type`` tasks per trained task type (fewer if ``max_rounds`` of
-        proposals did not find enough).
+        Up to ``per_type`` tasks per trained task type (fewer if ``max_rounds`` rounds of
+        ``selfplay.seed_batch`` proposals per lacking type did not find enough).
     """
-    rng = np.random.default_rng(seed)
-    found: dict[str, dict[str, Task]] = {t: {} for t in trainer.task_types}
-    for _ in range(max_rounds):
-        lacking = [t for t in trainer.task_types if len(found[t]) < per_type]
-        if not lacking:
-            break
-        for proposal in trainer.propose(lacking, rng, StepStats()):
-            task = proposal.validation.task
-            if task is None or task in trainer.buffers or len(found[task.task_type]) >= per_type:
-                continue
-            found[task.task_type].setdefault(task.key(), task)
-    tasks = {t: list(chosen.values()) for t, chosen in found.items()}
-    trainer.exclude(task for chosen in tasks.values() for task in chosen)
-    return tasks
+    from absolutezero.start_tasks import propose_start_tasks
+
+    found = propose_start_tasks(
+        trainer, np.random.default_rng(seed), StepStats(), seed_size=0, seed_rounds=0,
+        probe_per_type=per_type, probe_rounds=max_rounds,
+    )
+    return found.probe
 
 
 class ProbeSet:
@@ -86,10 +81,14 @@ class ProbeSet:
     def all_tasks(self) -> list[Task]:
         return [task for chosen in self.tasks.values() for task in chosen]
 
-    def save(self, path: str | Path, env: Environment) -> None:
-        """Write the set atomically as JSONL (one ``env.serialize_task`` per line)."""
+    def to_jsonl(self, env: Environment) -> str:
+        """The set as JSONL text, one ``env.serialize_task`` per line."""
         lines = [json.dumps(env.serialize_task(task), sort_keys=True, ensure_ascii=False) for task in self.all_tasks()]
-        atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
+        return "".join(line + "\n" for line in lines)
+
+    def save(self, path: str | Path, env: Environment) -> None:
+        """Write the set atomically as JSONL (see :meth:`to_jsonl`)."""
+        atomic_write_text(Path(path), self.to_jsonl(env))
 
     @classmethod
     def load(cls, path: str | Path, env: Environment, task_types: tuple[str, ...]) -> "ProbeSet":
@@ -100,18 +99,29 @@ class ProbeSet:
                 (the message names the file and line).
         """
         path = Path(path)
-        tasks: dict[str, list[Task]] = {t: [] for t in task_types}
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(f"cannot read the probe set {path}: {error}") from None
+        return cls.from_jsonl(text, env, task_types, source=str(path))
+
+    @classmethod
+    def from_jsonl(
+        cls, text: str, env: Environment, task_types: tuple[str, ...], source: str = "<probe set>"
+    ) -> "ProbeSet":
+        """Parse :meth:`to_jsonl` text; ``source`` names it in error messages.
+
+        Raises:
+            ConfigError: a line that is not a task of this environment.
+        """
+        tasks: dict[str, list[Task]] = {t: [] for t in task_types}
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
                 task = env.deserialize_task(json.loads(line))
             except (ValueError, TypeError) as error:
-                raise ConfigError(f"{path}:{number}: not a task of environment {env.name!r}: {error}") from None
+                raise ConfigError(f"{source}:{number}: not a task of environment {env.name!r}: {error}") from None
             tasks.setdefault(task.task_type, []).append(task)
         return cls(tasks)
 

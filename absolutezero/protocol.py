@@ -336,6 +336,20 @@ class Agent(abc.ABC):
     ``seed`` receives the run's seed, to seed the agent's own generators.
     """
 
+    #: Options that cannot change what the *untrained* agent generates (learning rate,
+    #: micro-batches, ...): runs that differ only in them share their starting tasks
+    #: (:mod:`absolutezero.start_cache`). Empty: every option counts.
+    training_options: ClassVar[frozenset[str]] = frozenset()
+
+    def reseed(self, seed: int) -> None:
+        """Restart the agent's own randomness from ``seed``.
+
+        Called once when training starts (not on resume), so that training does not
+        depend on how the starting tasks were found (proposed now, read from a file or
+        from the start cache). The default does nothing: right for an agent without
+        randomness of its own.
+        """
+
     @abc.abstractmethod
     def generate(
         self, prompts: Sequence[Prompt], num_samples: int = 1, greedy: bool = False

@@ -41,7 +41,9 @@ from absolutezero.distributed import DistributedError, Group
 from absolutezero.metrics import MetricsWriter, truncate_metrics
 from absolutezero.plots import write_plots
 from absolutezero.protocol import Agent, Environment
+from absolutezero.registry import entries
 from absolutezero.seeding import SEED_BUFFERS_FILE, start_buffers
+from absolutezero.start_cache import CachedStart, StartCache, start_settings
 
 __all__ = ["EXIT_CONFIG", "EXIT_INTERRUPTED", "EXIT_STOPPED", "RunStopped", "main", "usage"]
 
@@ -213,47 +215,68 @@ class _Run:
         )
         return {f"eval/{name}": float(value) for name, value in scores.items()}
 
-    def _seed(self) -> tuple[dict[str, float] | None, str | None]:
-        """The run's starting buffers (see :func:`absolutezero.seeding.start_buffers`),
-        saved as seed_buffers.jsonl unless they came from a resumed checkpoint.
+    def _start(self) -> tuple[dict[str, float] | None, str | None, Any]:
+        """The run's starting buffers and probe set (see :mod:`absolutezero.seeding`),
+        saved in the run folder; then the training randomness starts from the seed.
 
-        Returns the step-0 metrics (None on resume) and a reviewing plugin's stop reason."""
-        start = start_buffers(self.trainer, self.config.seed_buffers, announce=_announce)
-        if start.metrics is not None and self.group.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
-        return start.metrics, start.stop
+        A probe set already in the run folder (a resumed run) is read back; otherwise
+        it comes with the buffers: from the start cache, or proposed in the same rounds
+        as the seed buffers (after a seed file: in a pass of its own).
 
-    def _probe_set(self) -> Any:
-        """The run's held-out probe set: read back on resume, else proposed now."""
-        from absolutezero.probe import PROBE_FILE, PROBE_SEED_OFFSET, ProbeSet, propose_held_out
+        Returns the step-0 metrics (None on resume), a reviewing plugin's stop reason
+        and the probe set (None when ``probe.every`` is 0).
+        """
+        from absolutezero.probe import PROBE_FILE, PROBE_SEED_OFFSET, ProbeSet
 
         cfg = self.config
-        if not cfg.probe.every:
-            return None
-        path = self.run_dir / PROBE_FILE
-        if path.is_file():
-            probe = ProbeSet.load(path, self.env, self.trainer.task_types)
+        probe_path = self.run_dir / PROBE_FILE
+        probe = None
+        if cfg.probe.every and probe_path.is_file():
+            probe = ProbeSet.load(probe_path, self.env, self.trainer.task_types)
             self.trainer.exclude(probe.all_tasks())
-            return probe
-        _announce("proposing the held-out probe set (never trained on) ...")
-        tasks = propose_held_out(
-            self.trainer, int(cfg.probe.per_type), seed=int(cfg.seed) + PROBE_SEED_OFFSET,
-            max_rounds=int(cfg.probe.max_rounds),
+        wanted = int(cfg.probe.per_type) if cfg.probe.every and probe is None else 0
+        cache = self._start_cache() if cfg.reuse_start and not cfg.seed_buffers else None
+        start = start_buffers(
+            self.trainer, cfg.seed_buffers, announce=_announce, probe_per_type=wanted,
+            probe_rounds=int(cfg.probe.max_rounds), probe_seed=int(cfg.seed) + PROBE_SEED_OFFSET, cache=cache,
         )
-        probe = ProbeSet(tasks)
-        if self.group.is_main:
-            probe.save(path, self.env)
-        return probe
+        if start.probe is not None:
+            probe = ProbeSet(start.probe)
+        metrics = start.metrics
+        if metrics is not None and probe is not None and start.stop is None and not any(k.startswith("probe/") for k in metrics):
+            # the untrained model's greedy scores (a cache entry has them already)
+            metrics.update(probe.score(self.trainer.solve_greedily))
+        if start.source != "checkpoint":
+            self.trainer.start_training()
+        if metrics is not None and self.group.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
+            if probe is not None:
+                probe.save(probe_path, self.env)
+            if cache is not None and start.source == "seeding" and start.stop is None:
+                cache.write(CachedStart(
+                    self.trainer.buffers.to_jsonl(), probe.to_jsonl(self.env) if probe is not None else None,
+                    {k: v for k, v in metrics.items() if k.startswith(("seed/", "probe/"))},
+                ))
+        return metrics, start.stop, probe
+
+    def _start_cache(self) -> StartCache:
+        """This run's entry in the start cache under ``out``."""
+        versions = {}
+        for kind, name in (("environment", self.config.env), ("agent", self.config.agent)):
+            entry = entries(kind).get(str(name))
+            versions[f"{kind}:{name}"] = f"{entry.distribution} {entry.version}" if entry else "?"
+        plugins = [name for name, _ in self.pm.list_name_plugin() if name]
+        settings = start_settings(self.config, sorted(type(self.agent).training_options), plugins, versions)
+        return StartCache(self.config.out, settings)
 
     def train(self) -> None:
         from tqdm.auto import tqdm
 
         cfg = self.config
-        first, seeding_stop = self._seed()
-        probe = None if seeding_stop else self._probe_set()
-        if first is not None and probe is not None:
-            first.update(probe.score(self.trainer.solve_greedily))
+        first, seeding_stop, probe = self._start()
+        if seeding_stop:
+            probe = None
         main = self.group.is_main
         with MetricsWriter(self.metrics_path if main else None) as writer, tqdm(
             total=int(cfg.steps), initial=min(self.trainer.step_count, int(cfg.steps)),

@@ -70,7 +70,12 @@ from absolutezero.step_metrics import buffer_metrics, scoring_metrics, work_metr
 from absolutezero.step_records import PROMPT_TOO_LONG_VALIDATION, Answer, Proposal, StepResult, StepStats
 from absolutezero.trrpp import trrpp_advantages
 
-__all__ = ["SelfPlayTrainer", "StepResult"]
+__all__ = ["TRAINING_SEED_OFFSET", "SelfPlayTrainer", "StepResult"]
+
+#: Added to the run's seed for the randomness of the training steps (see
+#: :meth:`SelfPlayTrainer.start_training`): far from it, so the steps do not repeat the
+#: draws of seeding.
+TRAINING_SEED_OFFSET = 2_000_003
 
 
 def _empty_plugin_manager() -> pluggy.PluginManager:
@@ -121,6 +126,7 @@ class SelfPlayTrainer:
         if unknown:
             raise ValueError(f"environment {env.name!r} refers to unknown reference types {unknown}")
         self.buffers = BufferSet([t for t in env.task_types if t in needed], self.settings.buffer_capacity)
+        self.seed_value = int(seed)
         self.rng = np.random.default_rng(seed)
         self.step_count = 0
         self.seeded = False
@@ -219,10 +225,26 @@ class SelfPlayTrainer:
             yield self.step()
 
     def seed(self) -> StepResult:
-        """Fill the buffers before training; see :func:`absolutezero.seeding.seed_by_proposing`."""
+        """Fill the buffers before training (see :func:`absolutezero.seeding.seed_by_proposing`),
+        then :meth:`start_training`."""
         from absolutezero.seeding import seed_by_proposing
 
-        return seed_by_proposing(self)
+        result = seed_by_proposing(self)
+        self.start_training()
+        return result
+
+    def start_training(self) -> None:
+        """Restart the trainer's rng and the agent's randomness from the run's seed
+        (:data:`TRAINING_SEED_OFFSET` away from it), once the starting tasks are there.
+
+        Why: the steps then depend on the seed and the starting tasks only, not on how
+        many random draws finding those tasks took, so a run that read its tasks from a
+        file or the start cache trains exactly as the run that proposed them. Not called
+        on resume (the checkpoint holds the states).
+        """
+        seed = self.seed_value + TRAINING_SEED_OFFSET
+        self.rng = np.random.default_rng(seed)
+        self.agent.reseed(seed)
 
     def step(self) -> StepResult:
         """One self-play step (seeds first if :meth:`seed` has not run).
@@ -267,15 +289,19 @@ class SelfPlayTrainer:
 
     # -- phases -----------------------------------------------------------------------
 
-    def propose(self, task_types: Sequence[str], rng: np.random.Generator, stats: StepStats) -> list[Proposal]:
-        """``propose_batch`` proposals per task type in ``task_types``, generated in one
-        call, validated by the environment and filtered by plugins; nothing is stored.
+    def propose(
+        self, task_types: Sequence[str], rng: np.random.Generator, stats: StepStats, per_type: int | None = None
+    ) -> list[Proposal]:
+        """``per_type`` (default ``propose_batch``) proposals per task type in
+        ``task_types``, generated in one call, validated by the environment and filtered by
+        plugins; nothing is stored.
 
         ``rng`` draws every prompt's references and choices, in task-type order.
         """
+        count = self.settings.propose_batch if per_type is None else int(per_type)
         prompts: list[tuple[str, Prompt]] = []
         for task_type in task_types:
-            for _ in range(self.settings.propose_batch):
+            for _ in range(count):
                 references = self.buffers.sample_references(
                     self.env.reference_types(task_type), self.settings.references, rng
                 )

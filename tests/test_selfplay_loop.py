@@ -79,6 +79,9 @@ class ScriptedAgent(Agent):
         self.updates.append((len(samples), [float(a) for a in advantages]))
         return {"loss": float(np.mean(np.square(advantages))), "updates": float(len(self.updates))}
 
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
     def save(self, directory: str) -> None:
         state = {"rng": self.rng.bit_generator.state, "updates": len(self.updates)}
         Path(directory, "scripted.json").write_text(json.dumps(state))
@@ -91,7 +94,8 @@ class ScriptedAgent(Agent):
 
 def make_trainer(seed: int = 0, agent_seed: int = 0, pm=None, **settings) -> SelfPlayTrainer:
     env = make_environment("arith")
-    defaults = dict(propose_batch=4, solve_batch=3, learnability_samples=2, references=2, seed_size=1, seed_max_rounds=1)
+    defaults = dict(propose_batch=4, solve_batch=3, learnability_samples=2, references=2, seed_size=1, seed_max_rounds=1,
+                    seed_batch=4)
     defaults.update(settings)
     return SelfPlayTrainer(env, ScriptedAgent(agent_seed), SelfPlayConfig(**defaults), seed=seed, plugin_manager=pm)
 
