@@ -172,14 +172,14 @@ def test_learner_ignores_forced_tokens(make_tiny_agent):
 def test_shared_prefixes_are_computed_once_without_changing_the_samples(make_tiny_agent):
     """Identical prompts are prefilled once, and the prefix common to all distinct prompts
     (here the chat template's system prompt) once per chunk; the samples are the same."""
-    from absolutezero_policy.hf_backend import MIN_SHARED_PREFIX, _common_prefix_length
+    from absolutezero_policy.hf_backend import MIN_SHARED_PREFIX, common_prefix_length
 
     prompts = [Prompt(MESSAGES), Prompt(({"role": "user", "content": "another, longer request"},))]
     shared = make_tiny_agent(seed=3, batch_size=8)
     separate = make_tiny_agent(seed=3, batch_size=8)
     separate.backend.share_prefixes = False
     ids = [shared.encode_prompt(p) for p in prompts]
-    common = _common_prefix_length(ids)
+    common = common_prefix_length(ids)
     assert common >= MIN_SHARED_PREFIX
     processed = []
     original = shared.backend.model.forward

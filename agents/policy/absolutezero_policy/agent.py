@@ -125,10 +125,19 @@ class PolicyAgent(Agent):
         max_tokens_per_micro_batch: pack micro-batches by padded token count; null = micro_batch samples each.
         logits_chunk_tokens: completion positions whose full-vocabulary logits exist at once.
         cpu_offload: fsdp2 only: keep the sharded parameters and AdamW state in CPU memory.
+        share_prompts_in_update: the update runs a micro-batch's shared prompt tokens once (exact gradients; off with gradient_checkpointing or fsdp2).
 
     Raises:
         ConfigError: an option value out of range (checked before the model loads).
     """
+
+    # Options that only shape the update: the untrained model generates the same with
+    # any value of them, so runs differing only here share their starting tasks.
+    training_options = frozenset({
+        "learning_rate", "weight_decay", "grad_clip", "clip_ratio", "micro_batch", "autocast_bf16",
+        "correction", "tis_cap", "trainable_layers", "gradient_checkpointing", "max_tokens_per_micro_batch",
+        "logits_chunk_tokens", "share_prompts_in_update",
+    })
 
     def __init__(
         self,
@@ -166,6 +175,7 @@ class PolicyAgent(Agent):
         max_tokens_per_micro_batch: int | None = None,
         logits_chunk_tokens: int = DEFAULT_LOGITS_CHUNK_TOKENS,
         cpu_offload: bool = False,
+        share_prompts_in_update: bool = True,
     ) -> None:
         _check_options(
             backend=backend, stop_strings=stop_strings, vllm_options=vllm_options, strategy=strategy,
@@ -228,6 +238,7 @@ class PolicyAgent(Agent):
             logits_chunk_tokens=logits_chunk_tokens,
             gradient_checkpointing=gradient_checkpointing,
             cpu_offload=cpu_offload,
+            share_prompts=share_prompts_in_update,
         )
         self._generates_with_trained_model = generation_model is self.model
         stops = stop_token_ids(self.tokenizer, self.model)
@@ -382,6 +393,10 @@ class PolicyAgent(Agent):
         """The trained model's parameters as ``(name, full tensor)`` pairs in the
         generation dtype, gathered one at a time (a collective under ``fsdp2``)."""
         return sharding.full_parameters(self.model, dtype=self.generation_dtype)
+
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling generator from ``seed`` (identically on every rank)."""
+        self.generator.manual_seed(int(seed))
 
     def save(self, directory: str) -> None:
         """Write a ``from_pretrained``-loadable folder (float32 safetensors + tokenizer),

@@ -33,7 +33,7 @@ from absolutezero_policy.templating import RowCursor, TemplateStep
 MIN_SHARED_PREFIX = 16
 
 
-def _common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+def common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     """Tokens shared by the start of every prompt, leaving each at least one of its own
     (the last prompt token must go through the model to give the first logits)."""
     first = prompts[0]
@@ -218,7 +218,7 @@ class HFBackend:
             unique = [list(p) for p in distinct]
         else:
             rows, unique = list(range(len(prompts))), prompts
-        shared = _common_prefix_length(unique) if self.share_prefixes and len(unique) > 1 else 0
+        shared = common_prefix_length(unique) if self.share_prefixes and len(unique) > 1 else 0
         cache = None
         if shared >= MIN_SHARED_PREFIX:
             head = torch.tensor([unique[0][:shared]], dtype=torch.long, device=device)

@@ -60,6 +60,16 @@ count (``max_tokens_per_micro_batch``), the output head's logits exist for
 ``logits_chunk_tokens`` positions at a time (:mod:`absolutezero_policy.token_logprobs`),
 and ``gradient_checkpointing`` recomputes each decoder block in the backward pass.
 
+Shared prompts (``share_prompts``): in a micro-batch, identical prompts run through the
+model once and the prefix common to its distinct prompts once; each completion then
+runs through the KV cache expanded to its row (:mod:`absolutezero_policy.shared_prompts`).
+The cache stays in the autograd graph, so the gradient is the full pass's, up to
+rounding. Micro-batches are then packed with rows of one prompt together. It falls back
+to the full pass, with one log line saying why, under gradient checkpointing (a
+recomputed block cannot fill a cache), ``fsdp2`` (two or three calls of the sharded
+model per micro-batch are not tested with FSDP2's hooks) and for models whose cache is
+not plain full attention (sliding window, linear attention).
+
 Precision: master weights, gradients and AdamW state are float32; the forward pass runs
 in bfloat16 when ``autocast_bf16``: under ``torch.autocast`` with ``ddp``, through FSDP2's
 ``MixedPrecisionPolicy`` (bf16 parameters in compute, fp32 reduction) with ``fsdp2``.
@@ -68,6 +78,7 @@ in bfloat16 when ``autocast_bf16``: under ``torch.autocast`` with ``ddp``, throu
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -78,13 +89,16 @@ import torch
 from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
 from absolutezero_policy import sharding
+from absolutezero_policy.shared_prompts import layout, unsupported_reason
 
 #: Defaults shared with PolicyAgent's declaration (written once, here).
 DEFAULT_TIS_CAP = 2.0
 DEFAULT_LOGITS_CHUNK_TOKENS = 1024
-from absolutezero_policy.token_logprobs import TokenLogprobs, layout, pack_micro_batches
+from absolutezero_policy.token_logprobs import TokenLogprobs, pack_micro_batches
 
 CORRECTIONS = ("ratio", "tis")
+
+logger = logging.getLogger(__name__)
 
 
 class Learner:
@@ -109,6 +123,7 @@ class Learner:
         logits_chunk_tokens: int = DEFAULT_LOGITS_CHUNK_TOKENS,
         gradient_checkpointing: bool = False,
         cpu_offload: bool = False,
+        share_prompts: bool = True,
     ) -> None:
         if learning_rate < 0 or weight_decay < 0:
             raise ValueError(
@@ -147,6 +162,7 @@ class Learner:
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.device = next(model.parameters()).device
         self.scorer = TokenLogprobs(model, logits_chunk_tokens)
+        self.share_prompts = bool(share_prompts) and self._sharing_possible(model, strategy)
         if self.gradient_checkpointing:
             # Transformers' own per-block checkpointing (non-reentrant; it keeps FSDP2's
             # hooks outside the recomputed region).
@@ -166,6 +182,18 @@ class Learner:
         self.optimizer = torch.optim.AdamW(
             self.parameters, lr=learning_rate, weight_decay=weight_decay
         )
+
+    def _sharing_possible(self, model: torch.nn.Module, strategy: str) -> bool:
+        """Whether the shared-prompt forward can run here; logs why not once."""
+        if self.gradient_checkpointing:
+            reason, level = "gradient checkpointing recomputes blocks without their KV cache", logging.INFO
+        elif strategy == "fsdp2":
+            reason, level = "untested with fsdp2 (several calls of the sharded model per micro-batch)", logging.INFO
+        else:
+            reason, level = unsupported_reason(model), logging.WARNING
+        if reason is not None:
+            logger.log(level, "share_prompts_in_update off (%s): the update runs every prompt in full", reason)
+        return reason is None
 
     @property
     def sharded(self) -> bool:
@@ -195,19 +223,22 @@ class Learner:
         autograd graph attached when grad is enabled. Under ``fsdp2`` this is a
         collective: every rank must call it the same number of times.
         """
-        inputs = layout(samples, self.pad_token_id)
-        prompt_width = inputs.pop("prompt_width")
-        tensors = {name: value.to(self.device) for name, value in inputs.items()}
+        stages = layout(samples, self.pad_token_id, share=self.share_prompts).to(self.device)
         with self._autocast(), self._training_mode():
-            token_logprobs = self.scorer(**tensors, prompt_width=prompt_width)
+            token_logprobs = self.scorer(stages)
         return [token_logprobs[row, : len(s.completion_ids)] for row, s in enumerate(samples)]
 
     def micro_batches(self, samples: Sequence[Sample], advantages: Sequence[float]) -> list[list[tuple[Sample, float]]]:
         """This rank's micro-batches of the samples that carry gradient (non-zero
         advantage, at least one trained token), packed by token budget or sample count."""
         active = [(s, a) for s, a in zip(samples, advantages) if a != 0.0 and any(s.trained_mask())]
-        # Similar lengths together: less padding per micro-batch (the sum is unchanged).
-        active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
+        # Similar lengths together: less padding per micro-batch (the sum is unchanged);
+        # sharing prompts, rows of one prompt together (then by completion length), and
+        # prompts of similar length and common start next to each other.
+        if self.share_prompts:
+            active.sort(key=lambda pair: (len(pair[0].prompt_ids), tuple(pair[0].prompt_ids), len(pair[0].completion_ids)))
+        else:
+            active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
         mine = self.group.share(active)  # this rank's share; all of it for one process
         return pack_micro_batches(
             mine, sample_of=lambda pair: pair[0], max_samples=self.micro_batch,

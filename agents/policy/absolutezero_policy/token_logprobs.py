@@ -12,6 +12,10 @@ is the *root* unit (see :mod:`absolutezero_policy.sharding`): its forward unshar
 parameters outside the decoder blocks (embeddings, final norm, output head) for the whole
 pass, which the separate head calls need.
 
+The decoder runs the stages of a :class:`~absolutezero_policy.shared_prompts.Layout`:
+one full-sequence pass, or shared prompt tokens once and each row's rest through the
+expanded KV cache (see :mod:`absolutezero_policy.shared_prompts`).
+
 :func:`pack_micro_batches` splits a batch into micro-batches by padded token count, so a
 single long response cannot blow the memory of a micro-batch sized for short ones.
 """
@@ -25,6 +29,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.shared_prompts import Layout, cache_keyword, new_cache, select_rows
 
 
 def padded_tokens(samples: Sequence[Sample]) -> int:
@@ -61,29 +66,6 @@ def pack_micro_batches(
     return batches
 
 
-def layout(samples: Sequence[Sample], pad_token_id: int) -> dict[str, Any]:
-    """Prompts left-padded and completions right-padded, so every completion starts in the
-    same column ``prompt_width``; returns the model inputs and the completion targets."""
-    prompt_width = max(len(s.prompt_ids) for s in samples)
-    completion_width = max(len(s.completion_ids) for s in samples)
-    rows = len(samples)
-    input_ids = torch.full((rows, prompt_width + completion_width), pad_token_id, dtype=torch.long)
-    attention = torch.zeros_like(input_ids)
-    for row, sample in enumerate(samples):
-        start = prompt_width - len(sample.prompt_ids)
-        end = prompt_width + len(sample.completion_ids)
-        input_ids[row, start:end] = torch.tensor(sample.prompt_ids + sample.completion_ids)
-        attention[row, start:end] = 1
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention,
-        "position_ids": positions,
-        "prompt_width": prompt_width,
-        "targets": input_ids[:, prompt_width:],
-    }
-
-
 class TokenLogprobs(torch.nn.Module):
     """``forward(...)`` = log-probabilities ``[rows x completion width]`` of the targets.
 
@@ -102,16 +84,9 @@ class TokenLogprobs(torch.nn.Module):
         logits = self.lm.get_output_embeddings()(hidden).float()
         return logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor,
-        targets: torch.Tensor, prompt_width: int,
-    ) -> torch.Tensor:
-        body = self.lm.base_model
-        hidden = body(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
-        ).last_hidden_state
-        # hidden[:, j] predicts the token at j + 1; the completion starts at prompt_width.
-        hidden = hidden[:, prompt_width - 1 : prompt_width - 1 + targets.shape[1]]
+    def forward(self, layout: Layout) -> torch.Tensor:
+        hidden = self._hidden(layout)
+        targets = layout.targets
         pieces = []
         for start in range(0, targets.shape[1], self.chunk_tokens):
             h = hidden[:, start : start + self.chunk_tokens]
@@ -121,3 +96,35 @@ class TokenLogprobs(torch.nn.Module):
             else:
                 pieces.append(self._chunk(h, t))
         return torch.cat(pieces, dim=1)
+
+    def _hidden(self, layout: Layout) -> torch.Tensor:
+        """Last hidden states ``[rows x completion width]``; position j predicts
+        completion token j.
+
+        One stage: the plain full-sequence pass (no cache). Several: one cache carries
+        each stage's keys and values to the next, its rows selected by ``parent``; it is
+        part of the autograd graph, so shared prompt tokens get the summed gradient of
+        every row that attends to them.
+        """
+        body = self.lm.base_model
+        stages = layout.stages
+        cache = new_cache(self.lm) if len(stages) > 1 else None
+        keyword = cache_keyword(body) if cache is not None else None
+        previous_last: torch.Tensor | None = None  # each row's last hidden state so far
+        hidden = None
+        for index, stage in enumerate(stages):
+            if stage.parent is not None:
+                select_rows(cache, stage.parent)
+            if index:
+                previous_last = hidden[:, -1:]
+            hidden = body(
+                input_ids=stage.input_ids, attention_mask=stage.attention_mask,
+                position_ids=stage.position_ids, use_cache=cache is not None,
+                **({keyword: cache} if keyword else {}),
+            ).last_hidden_state
+        del cache  # frees the frozen blocks' keys and values before the output head
+        width, start = layout.targets.shape[1], layout.prompt_width - 1
+        if start >= 0:  # hidden[:, j] predicts the token at j + 1
+            return hidden[:, start : start + width]
+        first = previous_last[stages[-1].parent]  # the last prompt token's, per row
+        return torch.cat([first, hidden[:, : width - 1]], dim=1)
