@@ -182,14 +182,15 @@ def test_shared_prefixes_are_computed_once_without_changing_the_samples(make_tin
     common = common_prefix_length(ids)
     assert common >= MIN_SHARED_PREFIX
     processed = []
-    original = shared.backend.model.forward
+    body = shared.backend.model.base_model
+    original = body.forward
 
     def counting(*args, **kwargs):
-        if kwargs.get("logits_to_keep") == 1:  # prefill passes
+        if kwargs["input_ids"].shape[1] > 1:  # prefill passes (decoding feeds one token)
             processed.append(tuple(kwargs["input_ids"].shape))
         return original(*args, **kwargs)
 
-    shared.backend.model.forward = counting
+    body.forward = counting
     a = shared.generate(prompts, num_samples=3)
     b = separate.generate(prompts, num_samples=3)
     # one pass over the common prefix, one over the two distinct remainders (6 rows in all)

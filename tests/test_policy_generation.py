@@ -204,3 +204,20 @@ def test_a_completion_depends_on_its_seed_not_on_its_batch(make_tiny_agent):
     assert other[0].completion_ids != alone[0].completion_ids
     with pytest.raises(ValueError, match="seeds for"):
         agent.backend.generate(ids_, greedy=False, seeds=[1])
+
+
+def test_the_output_head_only_ever_sees_one_contiguous_row_per_sequence(make_tiny_agent):
+    """The head gets a contiguous ``[rows, hidden]`` matrix at every prefill and decoding
+    step: given transformers' ``logits_to_keep=1`` slice ``[rows, 1, hidden]`` instead,
+    torch expanded the 152k x 896 head once per row (8 s instead of 0.03 s per prefill of
+    12 rows of Qwen2.5-Coder-0.5B in bf16)."""
+    agent = make_tiny_agent(seed=0, batch_size=4, max_new_tokens=5)
+    seen = []
+    head = agent.backend.model.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda module, args: seen.append((args[0].dim(), args[0].is_contiguous())))
+    try:
+        prompts = [Prompt(({"role": "user", "content": "x" * n},)) for n in (3, 9, 9, 20)]
+        agent.generate(prompts, num_samples=2)
+    finally:
+        handle.remove()
+    assert seen and set(seen) == {(2, True)}
