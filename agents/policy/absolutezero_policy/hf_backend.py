@@ -20,12 +20,14 @@ rank generates it, so one process and N ``torchrun`` ranks sample the same batch
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.prefill_groups import GroupPrefill, join, length_groups
 from absolutezero_policy.templating import RowCursor, TemplateStep
 
 
@@ -104,6 +106,10 @@ class HFBackend:
         self.top_p = top_p
         self.pad_token_id = int(tokenizer.pad_token_id)
         self.share_prefixes = share_prefixes
+        from absolutezero_policy.shared_prompts import unsupported_reason  # it imports this module
+
+        # prefill in groups of similar length only where their caches can be joined
+        self._joinable = unsupported_reason(model) is None
 
     @property
     def device(self) -> torch.device:
@@ -219,9 +225,10 @@ class HFBackend:
         With ``share_prefixes``: identical prompts are computed once, and the longest
         prefix common to all distinct prompts (system prompt, instructions) is computed
         once for the chunk and its KV cache copied to each of them; only the rest of each
-        prompt then goes through the model. The suffixes are left-padded *between* the
-        shared prefix and the suffix, masked out, with positions continuing from the
-        prefix, so every row sees exactly its own prompt.
+        prompt then goes through the model, in groups of similar length whose caches are
+        joined afterwards (:mod:`absolutezero_policy.prefill_groups`). The suffixes are
+        left-padded *between* the shared prefix and the suffix, masked out, with
+        positions continuing from the prefix, so every row sees exactly its own prompt.
 
         Returns the logits of each prompt's last position ``[prompts, vocab]``, the KV
         cache, the attention mask and each row's next position.
@@ -234,33 +241,56 @@ class HFBackend:
         else:
             rows, unique = list(range(len(prompts))), prompts
         shared = common_prefix_length(unique) if self.share_prefixes and len(unique) > 1 else 0
-        cache = None
+        prefix = None
         if shared >= MIN_SHARED_PREFIX:
             head = torch.tensor([unique[0][:shared]], dtype=torch.long, device=device)
-            cache = self.model.base_model(input_ids=head, use_cache=True).past_key_values  # no logits needed
-            cache.batch_select_indices(torch.zeros(len(unique), dtype=torch.long, device=device))
+            prefix = self.model.base_model(input_ids=head, use_cache=True).past_key_values  # no logits needed
         else:
             shared = 0
         tails = [p[shared:] for p in unique]
-        width = max(len(t) for t in tails)
-        input_ids = torch.full((len(unique), width), self.pad_token_id, dtype=torch.long)
-        tail_mask = torch.zeros((len(unique), width), dtype=torch.long)
-        for row, ids in enumerate(tails):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            tail_mask[row, width - len(ids) :] = 1
-        input_ids, tail_mask = input_ids.to(device), tail_mask.to(device)
-        positions = shared + (tail_mask.cumsum(-1) - 1).clamp(min=0)
-        attention = torch.cat([tail_mask.new_ones((len(unique), shared)), tail_mask], dim=1)
-        logits, cache = self._forward(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache
+        groups = (
+            length_groups([len(t) for t in tails]) if self.share_prefixes and self._joinable
+            else [list(range(len(tails)))]
         )
-        next_position = positions[:, -1] + 1
+        parts = [self._prefill_group(tails, members, shared, prefix, last=len(groups) == 1) for members in groups]
+        if len(parts) == 1:
+            part = parts[0]
+            attention = torch.cat([part.tail_mask.new_ones((len(unique), shared)), part.tail_mask], dim=1)
+            logits, cache, next_position = part.logits, part.cache, part.next_position
+        else:
+            logits, cache, attention, next_position = join(parts, shared, self.model.config)
         if len(unique) < len(prompts):
             index = torch.tensor(rows, dtype=torch.long, device=device)
             cache.batch_select_indices(index)
             logits = logits[index]
             attention, next_position = attention[index], next_position[index]
         return logits, cache, attention, next_position
+
+    def _prefill_group(
+        self, tails: list[list[int]], members: list[int], shared: int, prefix: Any, last: bool
+    ) -> GroupPrefill:
+        """Prefill the prompt tails ``members`` (left-padded to the group's longest) on a
+        copy of the ``prefix`` cache (that cache itself when ``last``: no other group
+        needs it)."""
+        device = self.device
+        chosen = [tails[i] for i in members]
+        width = max(len(t) for t in chosen)
+        input_ids = torch.full((len(chosen), width), self.pad_token_id, dtype=torch.long)
+        tail_mask = torch.zeros((len(chosen), width), dtype=torch.long)
+        for row, ids in enumerate(chosen):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            tail_mask[row, width - len(ids) :] = 1
+        input_ids, tail_mask = input_ids.to(device), tail_mask.to(device)
+        positions = shared + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        attention = torch.cat([tail_mask.new_ones((len(chosen), shared)), tail_mask], dim=1)
+        cache = None
+        if prefix is not None:
+            cache = prefix if last else copy.deepcopy(prefix)
+            cache.batch_select_indices(torch.zeros(len(chosen), dtype=torch.long, device=device))
+        logits, cache = self._forward(
+            input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache
+        )
+        return GroupPrefill(members, logits, cache, tail_mask, positions[:, -1] + 1)
 
     @torch.inference_mode()
     def _generate_batch(
