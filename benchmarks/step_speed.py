@@ -51,6 +51,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -662,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step_speed child: error: {error}", file=sys.stderr)
             return 2
     args = _parse_args(argv)
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so the worktree is removed on the way out
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     repo = HERE.parent
     try:
         return _compare(repo, args)
