@@ -158,8 +158,10 @@ def test_self_play_on_two_ranks_matches_one_process_and_resumes(tiny_model_dir, 
     after = _weights(runs / "one", 1)
     # AdamW's first step is ~lr * sign(g): for the few weights whose gradient is at the
     # level of summation-order noise, the two runs may move by different fractions of lr
+    # (more so since the update shares prompt tokens per micro-batch: each rank's share
+    # builds other stages than one process does); the mean gap is the tight check
     lr = 1e-3
-    assert _close(after, _weights(runs / "two", 1)) < 0.05 * lr
+    assert _close(after, _weights(runs / "two", 1)) < 0.2 * lr
     assert _mean_gap(after, _weights(runs / "two", 1)) < 1e-4 * lr
     assert max(float((after[n] - before[n]).abs().max()) for n in before) > 1e-4
     assert sorted(p.name for p in (runs / "two" / "checkpoints").iterdir()) == ["step_1", "step_2"]

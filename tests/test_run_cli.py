@@ -202,7 +202,7 @@ def test_default_run_folder_is_env_and_timestamp(tmp_path, tiny_model_dir, capsy
             "agent_options.max_new_tokens=4", "selfplay.propose_batch=1", "selfplay.solve_batch=1",
             "selfplay.seed_size=0", "probe.every=0", "agent_options.autocast_bf16=false"]
     assert main(args) == 0 and main(args) == 0  # same second: a suffix keeps them apart
-    folders = sorted(p.name for p in tmp_path.iterdir())
+    folders = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))  # .cache: the start cache
     assert len(folders) == 2 and all(name.startswith("arith-") for name in folders)
     assert os.path.isfile(tmp_path / folders[0] / "metrics.jsonl")
 
