@@ -49,12 +49,13 @@ def save_tiny_model(folder: Path, config_class, model_class, seed: int, **sizes)
 
     The weights are deterministic: initialised under a forked, locally seeded torch RNG,
     so the global RNG of the test session is untouched. ``sizes`` override the layer
-    sizes (2 layers, hidden 64, ...), e.g. ``hidden_size=128``.
+    sizes (2 layers, hidden 64, tied head, ...), e.g. ``hidden_size=128``.
     """
     import torch
 
     tokenizer = _embedded_tokenizer()
     settings = dict(
+        tie_word_embeddings=True,
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
@@ -65,7 +66,6 @@ def save_tiny_model(folder: Path, config_class, model_class, seed: int, **sizes)
     settings.update(sizes)
     config = config_class(
         vocab_size=len(tokenizer),
-        tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from absolutezero.config import ConfigError
 from absolutezero.distributed import Group
 from absolutezero.protocol import PROMPT_TOO_LONG, Agent, Prompt, Sample
 from absolutezero_policy import sharding, train_state
+from absolutezero_policy.block_inputs import BlockInputs, first_trained_block
 from absolutezero_policy.hf_backend import HFBackend
 from absolutezero_policy.learner import DEFAULT_LOGITS_CHUNK_TOKENS, DEFAULT_TIS_CAP, Learner
 from absolutezero_policy.precision import autocast_default, generation_dtype_name
@@ -50,6 +52,8 @@ from absolutezero_policy.model_loading import (
     resolve_model,
     stop_token_ids,
 )
+
+logger = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
 OPTIMIZER_FILE = "optimizer.pt"
@@ -126,6 +130,7 @@ class PolicyAgent(Agent):
         logits_chunk_tokens: completion positions whose full-vocabulary logits exist at once.
         cpu_offload: fsdp2 only: keep the sharded parameters and AdamW state in CPU memory.
         share_prompts_in_update: the update runs a micro-batch's shared prompt tokens once (exact gradients; off with gradient_checkpointing or fsdp2).
+        reuse_frozen_states: with trainable_layers, the update starts at the first trained block from its inputs kept by generation (hf backend; off with fsdp2).
 
     Raises:
         ConfigError: an option value out of range (checked before the model loads).
@@ -136,7 +141,7 @@ class PolicyAgent(Agent):
     training_options = frozenset({
         "learning_rate", "weight_decay", "grad_clip", "clip_ratio", "micro_batch", "autocast_bf16",
         "correction", "tis_cap", "trainable_layers", "gradient_checkpointing", "max_tokens_per_micro_batch",
-        "logits_chunk_tokens", "share_prompts_in_update",
+        "logits_chunk_tokens", "share_prompts_in_update", "reuse_frozen_states",
     })
 
     def __init__(
@@ -176,6 +181,7 @@ class PolicyAgent(Agent):
         logits_chunk_tokens: int = DEFAULT_LOGITS_CHUNK_TOKENS,
         cpu_offload: bool = False,
         share_prompts_in_update: bool = True,
+        reuse_frozen_states: bool = True,
     ) -> None:
         _check_options(
             backend=backend, stop_strings=stop_strings, vllm_options=vllm_options, strategy=strategy,
@@ -239,6 +245,7 @@ class PolicyAgent(Agent):
             gradient_checkpointing=gradient_checkpointing,
             cpu_offload=cpu_offload,
             share_prompts=share_prompts_in_update,
+            first_block=self._first_reused_block(reuse_frozen_states, trainable_layers, backend),
         )
         self._generates_with_trained_model = generation_model is self.model
         stops = stop_token_ids(self.tokenizer, self.model)
@@ -269,7 +276,18 @@ class PolicyAgent(Agent):
                 max_new_tokens=max_new_tokens,
                 temperature=temperature,
                 top_p=top_p,
+                block_inputs=None if self.learner.first_block is None else BlockInputs(
+                    generation_model, self.learner.first_block
+                ),
             )
+
+    def _first_reused_block(self, reuse: bool, trainable_layers: int, backend: str) -> int | None:
+        """The block the update may start at from inputs kept by generation, or None."""
+        first = first_trained_block(self.model, trainable_layers) if reuse else None
+        if first is not None and backend != "hf":
+            logger.info("reuse_frozen_states off (the %s engine keeps no hidden states)", backend)
+            return None
+        return first
 
     @staticmethod
     def memory_plan(options: dict[str, Any], gpus: int, gpu_memory_gb: float) -> Any:
@@ -365,7 +383,10 @@ class PolicyAgent(Agent):
             trained_samples, seconds, ...).
         """
         self.backend.sleep()
-        metrics = self.learner.step(samples, advantages)
+        kept = getattr(self.backend, "block_inputs", None)
+        metrics = self.learner.step(samples, advantages, kept)
+        if kept is not None:
+            kept.clear()  # the next update trains on fresh samples: free the memory
         push = metrics["trained_samples"] > 0 or self.backend.discards_weights
         started = time.perf_counter()
         self.backend.wake_up(self.weights() if push and not self._generates_with_trained_model else None)

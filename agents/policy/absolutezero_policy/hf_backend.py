@@ -20,6 +20,7 @@ rank generates it, so one process and N ``torchrun`` ranks sample the same batch
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import torch
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.block_inputs import BlockInputs
 from absolutezero_policy.prefill_groups import GroupPrefill, join, length_groups
 from absolutezero_policy.templating import RowCursor, TemplateStep
 
@@ -71,8 +73,10 @@ class HFBackend:
 
     ``model`` is the generation copy (e.g. bfloat16) that ``sync_weights`` refreshes from
     the trained model, or the trained model itself (float32); ``share_prefixes=False``
-    turns off the shared prefill of identical prompts (for side-by-side measurements); ``stop_token_ids`` end a completion (the token is kept, it is part
-    of what the policy learns), as do ``stop_strings`` appearing in the decoded completion.
+    turns off the shared prefill of identical prompts (for side-by-side measurements);
+    ``stop_token_ids`` end a completion (the token is kept, it is part of what the policy
+    learns), as do ``stop_strings`` appearing in the decoded completion; ``block_inputs``,
+    when given, keeps each sampled completion's input of one block for the update.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class HFBackend:
         temperature: float,
         top_p: float,
         share_prefixes: bool = True,
+        block_inputs: BlockInputs | None = None,
     ) -> None:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(
@@ -106,6 +111,9 @@ class HFBackend:
         self.top_p = top_p
         self.pad_token_id = int(tokenizer.pad_token_id)
         self.share_prefixes = share_prefixes
+        #: Keeps sampled completions' inputs of the first trained block for the update
+        #: (:mod:`absolutezero_policy.block_inputs`); None = keep nothing.
+        self.block_inputs = block_inputs
         from absolutezero_policy.shared_prompts import unsupported_reason  # it imports this module
 
         # prefill in groups of similar length only where their caches can be joined
@@ -181,8 +189,20 @@ class HFBackend:
             generators = [] if greedy else [
                 torch.Generator().manual_seed(int(seed)) for seed in seeds[start : start + self.batch_size]
             ]
-            samples.extend(self._generate_batch(chunk, list(steps), greedy, generators))
+            with self._recording(not greedy):
+                samples.extend(self._generate_batch(chunk, list(steps), greedy, generators))
         return samples
+
+    def _recording(self, on: bool) -> Any:
+        if self.block_inputs is None:
+            return contextlib.nullcontext()
+        return self.block_inputs.recording(on)
+
+    def _recorded(self) -> torch.Tensor | None:
+        """The block input of the last model call, when recording."""
+        if self.block_inputs is None or not self.block_inputs.is_recording:
+            return None
+        return self.block_inputs.take()
 
     def _choose(
         self, logits: torch.Tensor, greedy: bool, generators: Sequence[torch.Generator]
@@ -219,7 +239,7 @@ class HFBackend:
         hidden = output.last_hidden_state[:, -1, :].contiguous()
         return self.model.get_output_embeddings()(hidden), output.past_key_values
 
-    def _prefill(self, prompts: list[list[int]]) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, Any]:
         """The prompts' forward pass, doing shared work once, expanded to every row.
 
         With ``share_prefixes``: identical prompts are computed once, and the longest
@@ -231,7 +251,8 @@ class HFBackend:
         positions continuing from the prefix, so every row sees exactly its own prompt.
 
         Returns the logits of each prompt's last position ``[prompts, vocab]``, the KV
-        cache, the attention mask and each row's next position.
+        cache, the attention mask, each row's next position and, when recording block
+        inputs, each row's prompt states as pieces (else None).
         """
         device = self.device
         if self.share_prefixes:
@@ -241,10 +262,11 @@ class HFBackend:
         else:
             rows, unique = list(range(len(prompts))), prompts
         shared = common_prefix_length(unique) if self.share_prefixes and len(unique) > 1 else 0
-        prefix = None
+        prefix = prefix_states = None
         if shared >= MIN_SHARED_PREFIX:
             head = torch.tensor([unique[0][:shared]], dtype=torch.long, device=device)
             prefix = self.model.base_model(input_ids=head, use_cache=True).past_key_values  # no logits needed
+            prefix_states = self._recorded()
         else:
             shared = 0
         tails = [p[shared:] for p in unique]
@@ -264,7 +286,16 @@ class HFBackend:
             cache.batch_select_indices(index)
             logits = logits[index]
             attention, next_position = attention[index], next_position[index]
-        return logits, cache, attention, next_position
+        states = None
+        if parts[0].states is not None:  # each prompt's block inputs: the prefix's, then its tail's
+            tail_states: dict[int, torch.Tensor] = {}
+            for part in parts:
+                width = part.states.shape[1]
+                for row, member in enumerate(part.members):
+                    tail_states[member] = part.states[row, width - len(tails[member]) :]
+            head_piece = [prefix_states[0]] if prefix_states is not None else []
+            states = [head_piece + [tail_states[unique_row]] for unique_row in rows]
+        return logits, cache, attention, next_position, states
 
     def _prefill_group(
         self, tails: list[list[int]], members: list[int], shared: int, prefix: Any, last: bool
@@ -290,7 +321,7 @@ class HFBackend:
         logits, cache = self._forward(
             input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache
         )
-        return GroupPrefill(members, logits, cache, tail_mask, positions[:, -1] + 1)
+        return GroupPrefill(members, logits, cache, tail_mask, positions[:, -1] + 1, self._recorded())
 
     @torch.inference_mode()
     def _generate_batch(
@@ -306,8 +337,9 @@ class HFBackend:
         cursors = [
             RowCursor(steps, self.stop_token_ids, self.stop_strings, self._decode) for steps in templates
         ]
-        logits, cache, attention, next_position = self._prefill(prompts)
+        logits, cache, attention, next_position, prompt_states = self._prefill(prompts)
         active = list(range(len(prompts)))
+        decoded: list[list[torch.Tensor]] = [[] for _ in prompts]  # block inputs of fed tokens
         for step in range(self.max_new_tokens):
             logits = logits.float()
             sampled = self._choose(logits, greedy, [generators[row] for row in active] if generators else [])
@@ -334,6 +366,15 @@ class HFBackend:
                 past_key_values=cache,
             )
             next_position = next_position + 1
+            if prompt_states is not None:
+                step_states = self._recorded()
+                for position, row in enumerate(active):
+                    decoded[row].append(step_states[position, 0])
+        if prompt_states is not None:
+            for prompt, cursor, pieces, steps in zip(prompts, cursors, prompt_states, decoded):
+                if cursor.completion:
+                    tail = [torch.stack(steps)] if steps else []
+                    self.block_inputs.keep(prompt, cursor.completion, pieces + tail)
         return [
             Sample(
                 prompt_ids=prompt,

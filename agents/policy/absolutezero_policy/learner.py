@@ -70,6 +70,12 @@ recomputed block cannot fill a cache), ``fsdp2`` (two or three calls of the shar
 model per micro-batch are not tested with FSDP2's hooks) and for models whose cache is
 not plain full attention (sliding window, linear attention).
 
+Frozen blocks once (``first_block``): with the blocks below ``first_block`` frozen, their
+output was computed by generation already; the agent's generation backend keeps it per
+sample (:mod:`absolutezero_policy.block_inputs`) and a micro-batch whose samples all have
+it runs only the blocks from ``first_block`` on, in the full-sequence layout. Off, with a
+logged reason, under ``fsdp2`` and where the self-check of that path fails.
+
 Precision: master weights, gradients and AdamW state are float32; the forward pass runs
 in bfloat16 when ``autocast_bf16``: under ``torch.autocast`` with ``ddp``, through FSDP2's
 ``MixedPrecisionPolicy`` (bf16 parameters in compute, fp32 reduction) with ``fsdp2``.
@@ -89,6 +95,7 @@ import torch
 from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
 from absolutezero_policy import sharding
+from absolutezero_policy.block_inputs import BlockInputs, padded_block_inputs, top_blocks_reason
 from absolutezero_policy.shared_prompts import layout, unsupported_reason
 
 #: Defaults shared with PolicyAgent's declaration (written once, here).
@@ -124,6 +131,7 @@ class Learner:
         gradient_checkpointing: bool = False,
         cpu_offload: bool = False,
         share_prompts: bool = True,
+        first_block: int | None = None,
     ) -> None:
         if learning_rate < 0 or weight_decay < 0:
             raise ValueError(
@@ -163,6 +171,8 @@ class Learner:
         self.device = next(model.parameters()).device
         self.scorer = TokenLogprobs(model, logits_chunk_tokens)
         self.share_prompts = bool(share_prompts) and self._sharing_possible(model, strategy)
+        self.reused_samples = 0  # samples of the last update that started from kept block inputs
+        self.first_block = first_block if first_block is None else self._top_blocks_possible(model, strategy, first_block)
         if self.gradient_checkpointing:
             # Transformers' own per-block checkpointing (non-reentrant; it keeps FSDP2's
             # hooks outside the recomputed region).
@@ -195,6 +205,18 @@ class Learner:
             logger.log(level, "share_prompts_in_update off (%s): the update runs every prompt in full", reason)
         return reason is None
 
+    @staticmethod
+    def _top_blocks_possible(model: torch.nn.Module, strategy: str, first: int) -> int | None:
+        """``first`` when the update can start there from kept block inputs; logs why not."""
+        if strategy == "fsdp2":
+            reason = "fsdp2 (the update would call single blocks of the sharded model)"
+        else:
+            reason = top_blocks_reason(model, first)
+        if reason is not None:
+            logger.warning("reuse_frozen_states off (%s): the update runs the frozen blocks again", reason)
+            return None
+        return first
+
     @property
     def sharded(self) -> bool:
         return self.strategy == "fsdp2"
@@ -216,26 +238,43 @@ class Learner:
         finally:
             self.model.train(was_training)
 
-    def completion_logprobs(self, samples: Sequence[Sample]) -> list[torch.Tensor]:
+    def completion_logprobs(self, samples: Sequence[Sample], kept: BlockInputs | None = None) -> list[torch.Tensor]:
         """Log-probabilities of each sample's completion ids under the current model.
+
+        With ``kept`` holding every sample's input of block ``first_block`` (from
+        generation), only the blocks from there on run.
 
         Returns one 1-D float32 tensor per sample (length = its completion), with the
         autograd graph attached when grad is enabled. Under ``fsdp2`` this is a
         collective: every rank must call it the same number of times.
         """
-        stages = layout(samples, self.pad_token_id, share=self.share_prompts).to(self.device)
+        inputs = None
+        if kept is not None and self.first_block is not None:
+            plan = layout(samples, self.pad_token_id)
+            width = plan.stages[0].input_ids.shape[1]
+            inputs = padded_block_inputs(samples, kept, plan.prompt_width, width, torch.float32)
+        if inputs is None:
+            plan = layout(samples, self.pad_token_id, share=self.share_prompts)
         with self._autocast(), self._training_mode():
-            token_logprobs = self.scorer(stages)
+            if inputs is None:
+                token_logprobs = self.scorer(plan.to(self.device))
+            else:
+                token_logprobs = self.scorer(plan.to(self.device), inputs.to(self.device), self.first_block)
+        self.reused_samples += len(samples) if inputs is not None else 0
         return [token_logprobs[row, : len(s.completion_ids)] for row, s in enumerate(samples)]
 
-    def micro_batches(self, samples: Sequence[Sample], advantages: Sequence[float]) -> list[list[tuple[Sample, float]]]:
+    def micro_batches(
+        self, samples: Sequence[Sample], advantages: Sequence[float], kept: BlockInputs | None = None,
+    ) -> list[list[tuple[Sample, float]]]:
         """This rank's micro-batches of the samples that carry gradient (non-zero
         advantage, at least one trained token), packed by token budget or sample count."""
         active = [(s, a) for s, a in zip(samples, advantages) if a != 0.0 and any(s.trained_mask())]
         # Similar lengths together: less padding per micro-batch (the sum is unchanged);
         # sharing prompts, rows of one prompt together (then by completion length), and
-        # prompts of similar length and common start next to each other.
-        if self.share_prompts:
+        # prompts of similar length and common start next to each other. Samples whose
+        # block inputs were kept run in full sequences: by length only.
+        reusing = kept is not None and self.first_block is not None and all(kept.get(s) is not None for s, _ in active)
+        if self.share_prompts and not reusing:
             active.sort(key=lambda pair: (len(pair[0].prompt_ids), tuple(pair[0].prompt_ids), len(pair[0].completion_ids)))
         else:
             active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
@@ -246,17 +285,19 @@ class Learner:
         )
 
     def accumulate_gradients(
-        self, samples: Sequence[Sample], advantages: Sequence[float]
+        self, samples: Sequence[Sample], advantages: Sequence[float], kept: BlockInputs | None = None,
     ) -> dict[str, float]:
         """Zero the gradients, then back-propagate the batch loss micro-batch by micro-batch.
 
         Leaves the full-batch gradient in ``.grad`` (no clipping, no optimiser step).
+        ``kept``: block inputs kept from generation (see :meth:`completion_logprobs`).
 
         Returns:
             statistics: ``loss``, ``clip_fraction``, ``approx_kl`` (mean of
             (r - 1) - log r), ``ratio_mean`` over trained tokens, ``tokens`` (all
             completion tokens), ``trained_samples`` (non-zero advantage),
-            ``micro_batches`` (this rank's forward/backward passes).
+            ``micro_batches`` (this rank's forward/backward passes), ``reused_samples``
+            (this rank's samples that started from kept block inputs).
         """
         if len(samples) != len(advantages):
             raise ValueError(
@@ -268,7 +309,8 @@ class Learner:
             raise ValueError(f"advantages must be finite numbers, got {values}")
         total_tokens = sum(sum(s.trained_mask()) for s in samples)
         trained = sum(1 for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask()))
-        batches = self.micro_batches(samples, values)
+        batches = self.micro_batches(samples, values, kept)
+        self.reused_samples = 0
         self.optimizer.zero_grad(set_to_none=True)
         stats = {
             "loss": 0.0,
@@ -278,6 +320,7 @@ class Learner:
             "tokens": float(total_tokens),
             "trained_samples": float(trained),
             "micro_batches": float(len(batches)),
+            "reused_samples": 0.0,
         }
         if self.correction == "tis":
             stats.update(tis_weight_mean=1.0, tis_truncated=0.0, behaviour_gap=0.0)
@@ -289,7 +332,7 @@ class Learner:
         # loss, clipped, kl, ratio, tokens, tis weight, truncated, gap: summed over ranks
         sums = [0.0] * 8
         for chunk in batches:
-            self._backward(chunk, total_tokens, sums)
+            self._backward(chunk, total_tokens, sums, kept)
         for _ in range(padding):
             self._backward_nothing()
         self._reduce_gradients()
@@ -297,6 +340,7 @@ class Learner:
         self.group.all_reduce_sum([totals])
         loss_total, clipped, kl_total, ratio_total, active_tokens, weight_total, truncated, gap_total = totals.tolist()
         stats.update(
+            reused_samples=float(self.reused_samples),
             loss=loss_total,
             clip_fraction=clipped / active_tokens,
             approx_kl=kl_total / active_tokens,
@@ -310,10 +354,12 @@ class Learner:
             )
         return stats
 
-    def _backward(self, chunk: list[tuple[Sample, float]], total_tokens: int, sums: list[float]) -> None:
+    def _backward(
+        self, chunk: list[tuple[Sample, float]], total_tokens: int, sums: list[float], kept: BlockInputs | None,
+    ) -> None:
         """Forward and backward of one micro-batch; adds its statistics to ``sums``."""
         chunk_samples = [s for s, _ in chunk]
-        new = torch.cat(self.completion_logprobs(chunk_samples))
+        new = torch.cat(self.completion_logprobs(chunk_samples, kept))
         device = new.device
         old = torch.cat([torch.tensor(s.logprobs, dtype=torch.float32) for s in chunk_samples]).to(device)
         adv = torch.cat(
@@ -371,8 +417,10 @@ class Learner:
         for grads in by_kind.values():
             self.group.all_reduce_sum(grads)
 
-    def step(self, samples: Sequence[Sample], advantages: Sequence[float]) -> dict[str, float]:
-        """One optimiser step on all ``samples``.
+    def step(
+        self, samples: Sequence[Sample], advantages: Sequence[float], kept: BlockInputs | None = None,
+    ) -> dict[str, float]:
+        """One optimiser step on all ``samples`` (``kept``: see :meth:`completion_logprobs`).
 
         Returns:
             metrics: those of ``accumulate_gradients`` plus ``grad_norm`` (before
@@ -380,7 +428,7 @@ class Learner:
             not finite and no step was taken, else 0) and ``seconds``.
         """
         started = time.perf_counter()
-        metrics = self.accumulate_gradients(samples, advantages)
+        metrics = self.accumulate_gradients(samples, advantages, kept)
         metrics.update(grad_norm=0.0, grad_norm_clipped=0.0, skipped=0.0)
         grads = [p.grad for p in self.parameters if p.grad is not None]
         if grads:

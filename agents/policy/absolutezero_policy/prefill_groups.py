@@ -54,13 +54,15 @@ def length_groups(lengths: Sequence[int], slack: float = PADDING_SLACK) -> list[
 @dataclass
 class GroupPrefill:
     """One group's prefill: which prompts (``members``), the logits of their last
-    positions, their cache, their tail mask ``[rows x tail width]`` and next positions."""
+    positions, their cache, their tail mask ``[rows x tail width]``, next positions and,
+    when recorded, the input of the first trained block ``[rows x tail width x hidden]``."""
 
     members: list[int]
     logits: torch.Tensor
     cache: Any
     tail_mask: torch.Tensor
     next_position: torch.Tensor
+    states: torch.Tensor | None = None
 
 
 def _widen(tensor: torch.Tensor, shared: int, width: int) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.block_inputs import run_top_blocks
 from absolutezero_policy.shared_prompts import Layout, cache_keyword, new_cache, select_rows
 
 
@@ -84,8 +85,11 @@ class TokenLogprobs(torch.nn.Module):
         logits = self.lm.get_output_embeddings()(hidden).float()
         return logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
-    def forward(self, layout: Layout) -> torch.Tensor:
-        hidden = self._hidden(layout)
+    def forward(self, layout: Layout, block_inputs: torch.Tensor | None = None, first_block: int = 0) -> torch.Tensor:
+        """``block_inputs``: the input of block ``first_block`` at every position of a
+        one-stage ``layout`` (kept from generation, :mod:`absolutezero_policy.block_inputs`);
+        only the blocks from there on then run."""
+        hidden = self._hidden(layout) if block_inputs is None else self._top_hidden(layout, block_inputs, first_block)
         targets = layout.targets
         pieces = []
         for start in range(0, targets.shape[1], self.chunk_tokens):
@@ -96,6 +100,15 @@ class TokenLogprobs(torch.nn.Module):
             else:
                 pieces.append(self._chunk(h, t))
         return torch.cat(pieces, dim=1)
+
+    def _top_hidden(self, layout: Layout, block_inputs: torch.Tensor, first_block: int) -> torch.Tensor:
+        """Like :meth:`_hidden`, from block ``first_block``'s inputs."""
+        if len(layout.stages) != 1:
+            raise ValueError("block inputs need the one-stage (full-sequence) layout")
+        stage = layout.stages[0]
+        hidden = run_top_blocks(self.lm.base_model, first_block, block_inputs, stage.attention_mask, stage.position_ids)
+        start = layout.prompt_width - 1  # >= 0: every prompt has a token
+        return hidden[:, start : start + layout.targets.shape[1]]
 
     def _hidden(self, layout: Layout) -> torch.Tensor:
         """Last hidden states ``[rows x completion width]``; position j predicts
