@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from absolutezero.protocol import Prompt, Sample  # noqa: E402
+from absolutezero_policy import token_logprobs  # noqa: E402
 from absolutezero_policy.block_inputs import BlockInputs, first_trained_block, top_blocks_reason  # noqa: E402
 from tests.conftest import save_tiny_model  # noqa: E402
 
@@ -58,10 +59,16 @@ def gradients(agent, samples, values, kept) -> tuple[dict, dict]:
     return grads, stats
 
 
-def test_the_update_from_kept_block_inputs_has_the_full_pass_gradients(make_tiny_agent, untied_model_dir):
-    agent = make_tiny_agent(model=str(untied_model_dir), trainable_layers=1, max_new_tokens=12, batch_size=6, seed=3,
+@pytest.mark.parametrize("share", [True, False], ids=["shared-prompt-stages", "full-sequences"])
+def test_the_update_from_kept_block_inputs_has_the_full_pass_gradients(make_tiny_agent, untied_model_dir, share, monkeypatch):
+    agent = make_tiny_agent(
+        model=str(untied_model_dir), trainable_layers=1, max_new_tokens=12, batch_size=6, seed=3,
         stop_strings=("e",),  # random tokens often hold an "e": rows finish at different steps
+        share_prompts_in_update=share,
     )
+    calls = []  # whether each top-block call extended a cache (a later stage)
+    original = token_logprobs.run_top_blocks
+    monkeypatch.setattr(token_logprobs, "run_top_blocks", lambda *a: calls.append(a[5] is not None) or original(*a))
     assert agent.learner.first_block == 2
     kept = agent.backend.block_inputs
     samples = rollouts(agent)
@@ -76,6 +83,7 @@ def test_the_update_from_kept_block_inputs_has_the_full_pass_gradients(make_tiny
     for name in full:
         assert torch.allclose(full[name], reused[name], atol=1e-5, rtol=1e-4), name
     assert reused_stats["loss"] == pytest.approx(full_stats["loss"], rel=1e-5, abs=1e-7)
+    assert any(calls) if share else calls and not any(calls)  # the kept path ran, in stages when sharing
     # the log-probabilities the update computes are the ones generation sampled with
     with torch.no_grad():
         computed = agent.learner.completion_logprobs(samples, kept)

@@ -93,9 +93,9 @@ def count_stages(learner: Learner) -> list[int]:
     seen: list[int] = []
     hidden = learner.scorer._hidden
 
-    def spy(plan):
+    def spy(plan, *rest):
         seen.append(len(plan.stages))
-        return hidden(plan)
+        return hidden(plan, *rest)
 
     learner.scorer._hidden = spy
     return seen

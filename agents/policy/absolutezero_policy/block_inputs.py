@@ -12,7 +12,8 @@ forward was ~5 of the update's 8.5 TFLOP (docs/results.md).
 So generation keeps, for every sampled completion, the input of block L - K at each
 position it computed (:class:`BlockInputs`, a forward pre-hook on that block of the
 generation model), and the update runs only blocks L - K .. L - 1 on them
-(:func:`run_top_blocks`). What is kept is ``[positions x hidden]`` per completion: for
+(:func:`run_top_blocks`), in the same stages as without them (shared prompt tokens once,
+:mod:`absolutezero_policy.shared_prompts`). What is kept is ``[positions x hidden]`` per completion: for
 Qwen2.5-Coder-0.5B 1.8 kB per token in bf16, a few tens of MB per step; rows of one
 prompt share its prefill's tensor.
 
@@ -43,9 +44,10 @@ from typing import Any
 import torch
 
 from absolutezero.protocol import Sample
+from absolutezero_policy.shared_prompts import cache_keyword, new_cache
 from absolutezero_policy.trainable import decoder_layers
 
-__all__ = ["BlockInputs", "DEFAULT_MAX_BYTES", "first_trained_block", "padded_block_inputs", "run_top_blocks",
+__all__ = ["BlockInputs", "DEFAULT_MAX_BYTES", "first_trained_block", "run_top_blocks", "stage_block_inputs",
            "top_blocks_reason"]
 
 #: Kept states beyond this are dropped, oldest first (a default CPU step keeps ~100 MB).
@@ -145,30 +147,35 @@ class BlockInputs:
         self._handle.remove()
 
 
-def padded_block_inputs(
-    samples: Sequence[Sample], kept: BlockInputs, prompt_width: int, width: int, dtype: torch.dtype
-) -> torch.Tensor | None:
-    """The kept states of ``samples`` laid out as the update's full-sequence pass lays out
-    their tokens (prompts left-padded to ``prompt_width``, completions right-padded, ``width``
-    positions): ``[rows, width, hidden]``, zeros at padding and at each row's last
-    completion token (whose output predicts nothing). None when any sample lacks them.
+def stage_block_inputs(
+    stages: Sequence[Any], samples: Sequence[Sample], kept: BlockInputs, dtype: torch.dtype
+) -> list[torch.Tensor] | None:
+    """The kept states of ``samples`` laid out as each stage of their update layout lays
+    out its tokens (:class:`~absolutezero_policy.shared_prompts.Stage`, ``spans``): one
+    ``[rows, width, hidden]`` tensor per stage, zeros at padding and at each sample's
+    last completion token (whose output predicts nothing). None when any sample lacks them.
     """
     pieces = [kept.get(s) for s in samples]
     if any(p is None for p in pieces):
         return None
-    hidden = pieces[0][0].shape[-1]
-    # A fresh tensor (not an inference tensor): autograd may save it for the backward pass.
-    out = torch.zeros((len(samples), width, hidden), dtype=dtype)
-    for row, (sample, parts) in enumerate(zip(samples, pieces)):
-        position = prompt_width - len(sample.prompt_ids)
-        for part in parts:
-            out[row, position : position + len(part)] = part
-            position += len(part)
+    sequences = [torch.cat(parts) if len(parts) > 1 else parts[0] for parts in pieces]
+    hidden = sequences[0].shape[-1]
+    out = []
+    for stage in stages:
+        spans = stage.spans.tolist()
+        left_width = max(b - a for _, a, b, _, _ in spans)
+        # A fresh tensor (not an inference tensor): autograd may save it for the backward pass.
+        inputs = torch.zeros((*stage.input_ids.shape, hidden), dtype=dtype)
+        for row, (sample, a, b, c, d) in enumerate(spans):
+            inputs[row, left_width - (b - a) : left_width] = sequences[sample][a:b]
+            right = sequences[sample][c:d]  # one short at a completion's last token
+            inputs[row, left_width : left_width + len(right)] = right
+        out.append(inputs)
     return out
 
 
-def _mask_arguments(body: torch.nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor,
-                    position_ids: torch.Tensor) -> dict[str, Any]:
+def _mask(body: torch.nn.Module, hidden: torch.Tensor, attention_mask: torch.Tensor,
+          position_ids: torch.Tensor, cache: Any, first: int) -> Any:
     from transformers.masking_utils import create_causal_mask
 
     parameters = inspect.signature(create_causal_mask).parameters
@@ -178,28 +185,40 @@ def _mask_arguments(body: torch.nn.Module, hidden: torch.Tensor, attention_mask:
     }
     for name in ("cache", "past_key_values"):
         if name in parameters:
-            arguments[name] = None
+            arguments[name] = cache
             break
+    if "layer_idx" in parameters:  # the cache's lower layers are empty: size it by block first
+        arguments["layer_idx"] = first
     if "cache_position" in parameters:
-        arguments["cache_position"] = torch.arange(hidden.shape[1], device=hidden.device)
+        past = cache.get_seq_length(first) if cache is not None else 0
+        arguments["cache_position"] = torch.arange(past, past + hidden.shape[1], device=hidden.device)
     return create_causal_mask(**arguments)
 
 
 def run_top_blocks(
     body: torch.nn.Module, first: int, hidden: torch.Tensor, attention_mask: torch.Tensor,
-    position_ids: torch.Tensor,
+    position_ids: torch.Tensor, cache: Any = None,
 ) -> torch.Tensor:
     """The decoder ``body`` (``model.base_model``) from block ``first`` on: its last hidden
     state (after the final norm) for ``hidden``, the input of block ``first``.
+
+    ``cache``: a KV cache the blocks extend (earlier stages' keys and values, of blocks
+    ``first`` on only); ``attention_mask`` then covers the cached tokens too.
 
     Mirrors the decoder loop of transformers' Llama-family models (causal mask, rotary
     embeddings, blocks, norm) for full-attention blocks; :func:`top_blocks_reason` checks
     it against the model's own forward before it is used.
     """
-    mask = _mask_arguments(body, hidden, attention_mask, position_ids)
+    mask = _mask(body, hidden, attention_mask, position_ids, cache, first)
     position_embeddings = body.rotary_emb(hidden, position_ids)
-    for block in list(body.layers)[first:]:
-        output = block(hidden, attention_mask=mask, position_ids=position_ids, position_embeddings=position_embeddings)
+    blocks = list(body.layers)[first:]
+    extra = {}
+    if cache is not None:
+        extra = {cache_keyword(blocks[0]) or "past_key_values": cache, "use_cache": True}
+    for block in blocks:
+        output = block(
+            hidden, attention_mask=mask, position_ids=position_ids, position_embeddings=position_embeddings, **extra
+        )
         hidden = output[0] if isinstance(output, tuple) else output
     return body.norm(hidden)
 
@@ -208,7 +227,8 @@ def top_blocks_reason(lm: torch.nn.Module, first: int) -> str | None:
     """Why the update cannot start at block ``first`` of ``lm`` (None: it can).
 
     Runs a two-row batch (one row left-padded) through the model and through
-    :func:`run_top_blocks` from the recorded input of block ``first``; the two must agree.
+    :func:`run_top_blocks` from the recorded input of block ``first``, in one call and in
+    two (the second through the first's cache); all must agree.
     """
     embeddings = lm.get_input_embeddings() if hasattr(lm, "get_input_embeddings") else None
     if embeddings is not None and any(p.requires_grad for p in embeddings.parameters()):
@@ -229,14 +249,18 @@ def top_blocks_reason(lm: torch.nn.Module, first: int) -> str | None:
         with torch.no_grad(), recorder.recording():
             full = body(input_ids=ids, attention_mask=attention, position_ids=positions).last_hidden_state
             inputs = recorder.take()
-            top = run_top_blocks(body, first, inputs, attention, positions)
+            whole = run_top_blocks(body, first, inputs, attention, positions)
+            cache = new_cache(lm)
+            head = run_top_blocks(body, first, inputs[:, :4], attention[:, :4], positions[:, :4], cache)
+            rest = run_top_blocks(body, first, inputs[:, 4:], attention, positions[:, 4:], cache)
     except Exception as error:  # noqa: BLE001 - any failure means: run the full pass
         return f"starting at block {first} failed its self-check ({type(error).__name__}: {error})"
     finally:
         recorder.close()
     real = attention.bool()
     tolerance = 1e-4 if parameter.dtype == torch.float32 else 3e-2
-    if not torch.allclose(full[real].float(), top[real].float(), rtol=tolerance, atol=tolerance):
-        gap = float((full[real].float() - top[real].float()).abs().max())
-        return f"starting at block {first} does not reproduce the model's forward (max gap {gap:.2e})"
+    for top in (whole, torch.cat([head, rest], dim=1)):
+        if not torch.allclose(full[real].float(), top[real].float(), rtol=tolerance, atol=tolerance):
+            gap = float((full[real].float() - top[real].float()).abs().max())
+            return f"starting at block {first} does not reproduce the model's forward (max gap {gap:.2e})"
     return None

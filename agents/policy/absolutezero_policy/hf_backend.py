@@ -23,14 +23,16 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from absolutezero.protocol import Sample
-from absolutezero_policy.block_inputs import BlockInputs
 from absolutezero_policy.prefill_groups import GroupPrefill, join, length_groups
 from absolutezero_policy.templating import RowCursor, TemplateStep
+
+if TYPE_CHECKING:  # block_inputs imports this module (through shared_prompts)
+    from absolutezero_policy.block_inputs import BlockInputs
 
 
 #: Shorter common prefixes are not worth an extra forward pass.

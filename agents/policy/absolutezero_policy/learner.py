@@ -73,8 +73,8 @@ not plain full attention (sliding window, linear attention).
 Frozen blocks once (``first_block``): with the blocks below ``first_block`` frozen, their
 output was computed by generation already; the agent's generation backend keeps it per
 sample (:mod:`absolutezero_policy.block_inputs`) and a micro-batch whose samples all have
-it runs only the blocks from ``first_block`` on, in the full-sequence layout. Off, with a
-logged reason, under ``fsdp2`` and where the self-check of that path fails.
+it runs only the blocks from ``first_block`` on, in the same stages. Off, with a logged
+reason, under ``fsdp2`` and where the self-check of that path fails.
 
 Precision: master weights, gradients and AdamW state are float32; the forward pass runs
 in bfloat16 when ``autocast_bf16``: under ``torch.autocast`` with ``ddp``, through FSDP2's
@@ -95,7 +95,7 @@ import torch
 from absolutezero.distributed import Group
 from absolutezero.protocol import Sample
 from absolutezero_policy import sharding
-from absolutezero_policy.block_inputs import BlockInputs, padded_block_inputs, top_blocks_reason
+from absolutezero_policy.block_inputs import BlockInputs, stage_block_inputs, top_blocks_reason
 from absolutezero_policy.shared_prompts import layout, unsupported_reason
 
 #: Defaults shared with PolicyAgent's declaration (written once, here).
@@ -248,33 +248,27 @@ class Learner:
         autograd graph attached when grad is enabled. Under ``fsdp2`` this is a
         collective: every rank must call it the same number of times.
         """
+        plan = layout(samples, self.pad_token_id, share=self.share_prompts)
         inputs = None
         if kept is not None and self.first_block is not None:
-            plan = layout(samples, self.pad_token_id)
-            width = plan.stages[0].input_ids.shape[1]
-            inputs = padded_block_inputs(samples, kept, plan.prompt_width, width, torch.float32)
-        if inputs is None:
-            plan = layout(samples, self.pad_token_id, share=self.share_prompts)
+            inputs = stage_block_inputs(plan.stages, samples, kept, torch.float32)
         with self._autocast(), self._training_mode():
             if inputs is None:
                 token_logprobs = self.scorer(plan.to(self.device))
             else:
-                token_logprobs = self.scorer(plan.to(self.device), inputs.to(self.device), self.first_block)
+                inputs = [tensor.to(self.device) for tensor in inputs]
+                token_logprobs = self.scorer(plan.to(self.device), inputs, self.first_block)
         self.reused_samples += len(samples) if inputs is not None else 0
         return [token_logprobs[row, : len(s.completion_ids)] for row, s in enumerate(samples)]
 
-    def micro_batches(
-        self, samples: Sequence[Sample], advantages: Sequence[float], kept: BlockInputs | None = None,
-    ) -> list[list[tuple[Sample, float]]]:
+    def micro_batches(self, samples: Sequence[Sample], advantages: Sequence[float]) -> list[list[tuple[Sample, float]]]:
         """This rank's micro-batches of the samples that carry gradient (non-zero
         advantage, at least one trained token), packed by token budget or sample count."""
         active = [(s, a) for s, a in zip(samples, advantages) if a != 0.0 and any(s.trained_mask())]
         # Similar lengths together: less padding per micro-batch (the sum is unchanged);
         # sharing prompts, rows of one prompt together (then by completion length), and
-        # prompts of similar length and common start next to each other. Samples whose
-        # block inputs were kept run in full sequences: by length only.
-        reusing = kept is not None and self.first_block is not None and all(kept.get(s) is not None for s, _ in active)
-        if self.share_prompts and not reusing:
+        # prompts of similar length and common start next to each other.
+        if self.share_prompts:
             active.sort(key=lambda pair: (len(pair[0].prompt_ids), tuple(pair[0].prompt_ids), len(pair[0].completion_ids)))
         else:
             active.sort(key=lambda pair: len(pair[0].prompt_ids) + len(pair[0].completion_ids))
@@ -309,7 +303,7 @@ class Learner:
             raise ValueError(f"advantages must be finite numbers, got {values}")
         total_tokens = sum(sum(s.trained_mask()) for s in samples)
         trained = sum(1 for s, a in zip(samples, values) if a != 0.0 and any(s.trained_mask()))
-        batches = self.micro_batches(samples, values, kept)
+        batches = self.micro_batches(samples, values)
         self.reused_samples = 0
         self.optimizer.zero_grad(set_to_none=True)
         stats = {

@@ -46,12 +46,17 @@ class Stage:
     """One model call: ``input_ids``/``position_ids`` ``[rows x width]``, and the
     ``attention_mask`` ``[rows x (cached + width)]`` over everything the row has seen
     (the cached tokens of its ancestors, then its own). ``parent[row]`` is the row of the
-    previous stage whose cache this row extends (None: the first stage, no cache)."""
+    previous stage whose cache this row extends (None: the first stage, no cache).
+
+    ``spans[row]`` = ``(sample, a, b, c, d)``: the row's left (padded-left) tokens are
+    positions ``a:b`` of that sample's prompt + completion, its right ones ``c:d`` (where
+    :mod:`absolutezero_policy.block_inputs` finds their kept states)."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     parent: torch.Tensor | None
+    spans: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -112,25 +117,33 @@ def layout(
     shared = common_prefix_length(unique) if share and len(unique) > 1 else 0
     if shared < max(1, min_shared_prefix):
         shared = 0
-    # (left, right, parent) per stage
-    specs: list[tuple[list[list[int]], list[list[int]], torch.Tensor | None]] = []
+    first = [rows.index(m) for m in range(len(unique))]  # a sample of each distinct prompt
+    # (left, right, parent, spans) per stage
+    specs: list[tuple[list[list[int]], list[list[int]], torch.Tensor | None, list[tuple[int, ...]]]] = []
     if shared:
-        specs.append(([unique[0][:shared]], [[]], None))
+        specs.append(([unique[0][:shared]], [[]], None, [(0, 0, shared, 0, 0)]))
     tails = [p[shared:] for p in unique]
     tails_parent = torch.zeros(len(unique), dtype=torch.long) if shared else None
+    ends = [len(p) for p in prompts]
     if len(unique) < len(prompts):
-        specs.append((tails, [[] for _ in unique], tails_parent))
-        specs.append(([[] for _ in prompts], completions, torch.tensor(rows, dtype=torch.long)))
+        specs.append((tails, [[] for _ in unique], tails_parent, [(i, shared, ends[i], 0, 0) for i in first]))
+        specs.append((
+            [[] for _ in prompts], completions, torch.tensor(rows, dtype=torch.long),
+            [(i, 0, 0, ends[i], ends[i] + len(c)) for i, c in enumerate(completions)],
+        ))
     else:
-        specs.append((tails, completions, tails_parent))
+        specs.append((
+            tails, completions, tails_parent,
+            [(i, shared, ends[i], ends[i], ends[i] + len(c)) for i, c in enumerate(completions)],
+        ))
     stages: list[Stage] = []
     seen = torch.zeros((1, 0), dtype=torch.long)  # previous stage's attention mask
     count = torch.zeros(1, dtype=torch.long)  # previous stage's real tokens per row
-    for left, right, parent in specs:
+    for left, right, parent, spans in specs:
         ids, own, left_width = _block(left, right, pad_token_id)
         past, offset = (seen[parent], count[parent]) if parent is not None else (own[:, :0], 0 * own[:, 0])
         positions = offset[:, None] + (own.cumsum(-1) - 1).clamp(min=0)
-        stages.append(Stage(ids, torch.cat([past, own], dim=1), positions, parent))
+        stages.append(Stage(ids, torch.cat([past, own], dim=1), positions, parent, torch.tensor(spans, dtype=torch.long)))
         seen, count = stages[-1].attention_mask, offset + own.sum(-1)
     return Layout(stages, stages[-1].input_ids[:, left_width:], left_width)
 

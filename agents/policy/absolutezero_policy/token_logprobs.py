@@ -85,11 +85,13 @@ class TokenLogprobs(torch.nn.Module):
         logits = self.lm.get_output_embeddings()(hidden).float()
         return logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
-    def forward(self, layout: Layout, block_inputs: torch.Tensor | None = None, first_block: int = 0) -> torch.Tensor:
-        """``block_inputs``: the input of block ``first_block`` at every position of a
-        one-stage ``layout`` (kept from generation, :mod:`absolutezero_policy.block_inputs`);
+    def forward(
+        self, layout: Layout, block_inputs: Sequence[torch.Tensor] | None = None, first_block: int = 0,
+    ) -> torch.Tensor:
+        """``block_inputs``: per stage of ``layout``, the input of block ``first_block``
+        at each of its positions (kept from generation, :mod:`absolutezero_policy.block_inputs`);
         only the blocks from there on then run."""
-        hidden = self._hidden(layout) if block_inputs is None else self._top_hidden(layout, block_inputs, first_block)
+        hidden = self._hidden(layout, block_inputs, first_block)
         targets = layout.targets
         pieces = []
         for start in range(0, targets.shape[1], self.chunk_tokens):
@@ -101,23 +103,17 @@ class TokenLogprobs(torch.nn.Module):
                 pieces.append(self._chunk(h, t))
         return torch.cat(pieces, dim=1)
 
-    def _top_hidden(self, layout: Layout, block_inputs: torch.Tensor, first_block: int) -> torch.Tensor:
-        """Like :meth:`_hidden`, from block ``first_block``'s inputs."""
-        if len(layout.stages) != 1:
-            raise ValueError("block inputs need the one-stage (full-sequence) layout")
-        stage = layout.stages[0]
-        hidden = run_top_blocks(self.lm.base_model, first_block, block_inputs, stage.attention_mask, stage.position_ids)
-        start = layout.prompt_width - 1  # >= 0: every prompt has a token
-        return hidden[:, start : start + layout.targets.shape[1]]
-
-    def _hidden(self, layout: Layout) -> torch.Tensor:
+    def _hidden(
+        self, layout: Layout, block_inputs: Sequence[torch.Tensor] | None = None, first_block: int = 0,
+    ) -> torch.Tensor:
         """Last hidden states ``[rows x completion width]``; position j predicts
         completion token j.
 
         One stage: the plain full-sequence pass (no cache). Several: one cache carries
         each stage's keys and values to the next, its rows selected by ``parent``; it is
         part of the autograd graph, so shared prompt tokens get the summed gradient of
-        every row that attends to them.
+        every row that attends to them. With ``block_inputs`` each stage runs the blocks
+        from ``first_block`` on only (the cache then holds just theirs).
         """
         body = self.lm.base_model
         stages = layout.stages
@@ -130,6 +126,11 @@ class TokenLogprobs(torch.nn.Module):
                 select_rows(cache, stage.parent)
             if index:
                 previous_last = hidden[:, -1:]
+            if block_inputs is not None:
+                hidden = run_top_blocks(
+                    body, first_block, block_inputs[index], stage.attention_mask, stage.position_ids, cache
+                )
+                continue
             hidden = body(
                 input_ids=stage.input_ids, attention_mask=stage.attention_mask,
                 position_ids=stage.position_ids, use_cache=cache is not None,
