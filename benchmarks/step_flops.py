@@ -28,6 +28,8 @@ Per step:
   least one trained token; per such sample of ``P + C`` tokens: ``2*N*(P+C)`` through
   all blocks ``+ attn(1..P+C)`` ``+ 2*V*h*C`` (logits only at the ``C`` completion
   positions).
+  With ``update_from_top`` (generation kept the first trained block's inputs), only the
+  top ``k`` blocks run: ``(k/L)*(2*N*(P+C) + attn(1..P+C)) + 2*V*h*C``.
 * **update backward**: gradients flow through the top ``k`` blocks only, at every
   position: ``4*N*(k/L)*(P+C)`` (weight and input gradients, 2x the forward each)
   ``+ 2*(k/L)*attn(1..P+C)`` ``+ 4*V*h*C`` (the head is always trained). The logits
@@ -62,6 +64,9 @@ class ModelShape:
     vocab: int
     attention_width: int
     trainable_layers: int
+    #: the update starts at the first trained block from inputs kept by generation
+    #: (``agent_options.reuse_frozen_states``): its forward runs the top ``k`` blocks only
+    update_from_top: bool = False
 
     def __post_init__(self) -> None:
         if self.layers < 1 or not 0 <= self.trainable_layers <= self.layers:
@@ -141,7 +146,8 @@ def update_flops(shape: ModelShape, trained: Iterable[tuple[int, int]]) -> tuple
     for p, c in trained:
         tokens = p + c
         attention = attention_flops(shape.layers, shape.attention_width, 0, tokens)
-        forward += 2 * n * tokens + attention + shape.head_flops * c
+        ran = share if shape.update_from_top and shape.trainable_layers else 1.0  # blocks run forward
+        forward += ran * (2 * n * tokens + attention) + shape.head_flops * c
         backward += 4 * n * share * tokens + 2 * share * attention + 2 * shape.head_flops * c
     return forward, backward
 

@@ -254,6 +254,7 @@ def _model_facts(agent: Any) -> dict[str, Any]:
         "device": str(parameters[0].device),
         "generation_dtype": str(getattr(agent, "generation_dtype", "?")).removeprefix("torch."),
         "autocast_bf16": getattr(learner, "autocast_bf16", None),
+        "update_from_top": getattr(learner, "first_block", None) is not None,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
     }
@@ -386,7 +387,8 @@ def child_main(argv: Sequence[str]) -> int:
             if start.source != "file":
                 raise BenchmarkError(f"expected to start from seed_buffers=, started from {start.source}")
             shape = flops.ModelShape(**{k: facts[k] for k in (
-                "params", "embedding", "head", "layers", "hidden", "vocab", "attention_width", "trainable_layers")})
+                "params", "embedding", "head", "layers", "hidden", "vocab", "attention_width", "trainable_layers")},
+                update_from_top=bool(facts.get("update_from_top", False)))
             work = _Work(agent)
             for _ in range(args.steps):
                 work.reset()

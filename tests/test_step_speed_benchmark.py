@@ -80,6 +80,14 @@ def test_backward_scales_with_trained_blocks():
     assert backward_full - backward_head == pytest.approx(2 * (backward_half - backward_head))
 
 
+def test_an_update_from_kept_block_inputs_runs_only_the_top_blocks_forward():
+    top = flops.ModelShape(**{**TOY.__dict__, "update_from_top": True})
+    attn = 4 * 2 * 4 * sum(range(1, 6))
+    forward, backward = flops.update_flops(top, [(3, 2)])
+    assert forward == 0.5 * (2 * 100 * 5 + attn) + 80 * 2  # one of the two blocks, the head in full
+    assert backward == flops.update_flops(TOY, [(3, 2)])[1]
+
+
 def test_parse_child_output_keeps_marked_lines_only():
     lines = ["loading...\n", speed.MARKER + json.dumps({"kind": "step", "time": {"step": 1.5}}) + "\n",
              "some warning " + speed.MARKER + "\n"]
