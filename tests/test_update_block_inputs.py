@@ -155,3 +155,19 @@ def test_the_store_checks_lengths_and_keeps_within_its_budget():
     model.layers[1](torch.ones(1, 2, 4))  # not recording
     with store.recording(), pytest.raises(RuntimeError, match="recorded nothing"):
         store.take()
+
+
+def test_the_update_paths_benchmark_compares_both_paths_on_one_batch(make_tiny_agent, untied_model_dir):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_test_update_paths", Path(__file__).parents[1] / "benchmarks" / "update_paths.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    agent = make_tiny_agent(model=str(untied_model_dir), trainable_layers=1, seed=9, stop_strings=("e",))
+    samples = rollouts(agent, num_samples=2)
+    assert bench.measure(agent, samples, [0.0] * len(samples), rounds=1) is None
+    found = bench.measure(agent, samples, advantages(samples), rounds=2)
+    assert found["reused_samples"] == found["trained_samples"] == len(samples)
+    assert len(found["all"]["kept"]) == len(found["all"]["full"]) == 2
+    assert found["gap_kept_vs_full"] < 1e-4 and found["gap_micro_batches"] < 1e-4  # fp32
+    assert all(p.grad is None for p in agent.model.parameters())  # nothing left for the real update
