@@ -50,8 +50,10 @@ from absolutezero_policy.trainable import decoder_layers
 __all__ = ["BlockInputs", "DEFAULT_MAX_BYTES", "first_trained_block", "run_top_blocks", "stage_block_inputs",
            "top_blocks_reason"]
 
-#: Kept states beyond this are dropped, oldest first (a default CPU step keeps ~100 MB).
-DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Kept states beyond this are dropped, oldest first. A default CPU step keeps tens of MB
+#: (rows of one prompt are counted once each); sampled generations without an update
+#: after them (the seeding rounds before the first step) only cycle through this much.
+DEFAULT_MAX_BYTES = 512 * 1024**2
 
 Key = tuple[tuple[int, ...], tuple[int, ...]]
 
