@@ -45,7 +45,10 @@ logger = logging.getLogger(__name__)
 #: Where under ``out`` the entries live.
 CACHE_FOLDER = Path(".cache") / "start"
 #: Bumped when what a cache entry holds, or how its tasks are proposed, changes.
-FORMAT = 1
+#: 2: entries of 1 were written while the HF backend could hand a chunk's completions to
+#: the wrong prompts (a one-group prefill returned rows in length order), so their
+#: step-0 probe scores and the seeds' proposal contexts are not to be trusted.
+FORMAT = 2
 _BUFFERS, _PROBE, _INFO = "seed_buffers.jsonl", "probe_set.jsonl", "start.json"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from absolutezero.protocol import Prompt
+from absolutezero_policy.hf_backend import common_prefix_length
 from absolutezero_policy.prefill_groups import length_groups
 
 
@@ -52,3 +53,23 @@ def test_grouped_prefill_gives_the_samples_of_one_padded_batch(make_tiny_agent, 
         for x, y in zip(row_a, row_b):
             assert x.completion_ids == y.completion_ids
             assert x.logprobs == pytest.approx(y.logprobs, abs=1e-4)
+
+
+def test_prompts_of_one_length_group_keep_their_order(make_tiny_agent):
+    """Tails of similar length make one group; its members come sorted by length, and the
+    rows must still come back in the prompts' order (a regression: the one-group path
+    once returned them in length order, so completions went to the wrong prompts)."""
+    texts = ["alpha beta gamma delta epsilon zeta", "eta theta", "iota kappa lambda mu", "nu xi omicron"]
+    prompts = [Prompt(({"role": "user", "content": text},)) for text in texts]
+    agent = make_tiny_agent(seed=5, batch_size=8, max_new_tokens=6)
+    ids = [agent.encode_prompt(p) for p in prompts]
+    shared = common_prefix_length(ids)
+    groups = length_groups([len(p) - shared for p in ids])
+    assert len(groups) == 1 and groups[0] != sorted(groups[0])  # the case that broke
+    together = agent.generate(prompts, greedy=True)
+    alone = [agent.generate([p], greedy=True)[0] for p in prompts]
+    assert [s[0].completion_ids for s in together] == [s[0].completion_ids for s in alone]
+    for row_together, row_alone in zip(together, alone):
+        assert row_together[0].logprobs == pytest.approx(row_alone[0].logprobs, abs=1e-4)
+    firsts = [round(s[0].logprobs[0], 3) for s in alone]
+    assert len(set(firsts)) == len(firsts)  # each prompt's own: a permutation would show

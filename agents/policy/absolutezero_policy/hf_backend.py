@@ -276,6 +276,8 @@ class HFBackend:
             length_groups([len(t) for t in tails]) if self.share_prefixes and self._joinable
             else [list(range(len(tails)))]
         )
+        if len(groups) == 1:  # one batch in the prompts' own order (only join reorders rows)
+            groups = [list(range(len(tails)))]
         parts = [self._prefill_group(tails, members, shared, prefix, last=len(groups) == 1) for members in groups]
         if len(parts) == 1:
             part = parts[0]
