@@ -59,12 +59,17 @@ def gradients(agent, samples, values, kept) -> tuple[dict, dict]:
     return grads, stats
 
 
-@pytest.mark.parametrize("share", [True, False], ids=["shared-prompt-stages", "full-sequences"])
-def test_the_update_from_kept_block_inputs_has_the_full_pass_gradients(make_tiny_agent, untied_model_dir, share, monkeypatch):
+@pytest.mark.parametrize(
+    ("share", "checkpointing"), [(True, False), (False, False), (False, True)],
+    ids=["shared-prompt-stages", "full-sequences", "gradient-checkpointing"],
+)
+def test_the_update_from_kept_block_inputs_has_the_full_pass_gradients(
+    make_tiny_agent, untied_model_dir, share, checkpointing, monkeypatch,
+):
     agent = make_tiny_agent(
         model=str(untied_model_dir), trainable_layers=1, max_new_tokens=12, batch_size=6, seed=3,
         stop_strings=("e",),  # random tokens often hold an "e": rows finish at different steps
-        share_prompts_in_update=share,
+        share_prompts_in_update=share, gradient_checkpointing=checkpointing,
     )
     calls = []  # whether each top-block call extended a cache (a later stage)
     original = token_logprobs.run_top_blocks
