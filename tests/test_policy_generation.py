@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from absolutezero.protocol import Prompt
-from absolutezero_policy.hf_backend import HFBackend, top_p_filter
+from absolutezero_policy.hf_backend import HFBackend
+from absolutezero_policy.token_choice import top_p_filter
 
 
 def prompt(text: str, prefill: str = "") -> Prompt:

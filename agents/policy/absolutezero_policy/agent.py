@@ -42,7 +42,7 @@ from absolutezero.distributed import Group
 from absolutezero.protocol import PROMPT_TOO_LONG, Agent, Prompt, Sample
 from absolutezero_policy import sharding, train_state
 from absolutezero_policy.block_inputs import BlockInputs, first_trained_block
-from absolutezero_policy.hf_backend import HFBackend
+from absolutezero_policy.hf_backend import DEFAULT_LOOKUP_BUDGET, HFBackend
 from absolutezero_policy.learner import DEFAULT_LOGITS_CHUNK_TOKENS, DEFAULT_TIS_CAP, Learner
 from absolutezero_policy.precision import autocast_default, generation_dtype_name
 from absolutezero_policy.trainable import select_trainable
@@ -72,7 +72,7 @@ def _rank_device(device: str, group: Group) -> str:
 
 def _check_options(
     *, backend: str, stop_strings: Any, vllm_options: Any, strategy: str, temperature: float, top_p: float,
-    cpu_offload: bool, positive: dict[str, int | None],
+    cpu_offload: bool, lookup_budget: int, positive: dict[str, int | None],
 ) -> None:
     """The checks types cannot express, before anything loads (a mistake costs no model load)."""
     if backend not in BACKENDS:
@@ -89,6 +89,8 @@ def _check_options(
         raise ConfigError(f"agent_options.temperature must be > 0 (sampling is needed for learnability), got {temperature!r}")
     if not 0 < top_p <= 1:
         raise ConfigError(f"agent_options.top_p must be in (0, 1], got {top_p!r}")
+    if lookup_budget < 0:
+        raise ConfigError(f"agent_options.lookup_budget must be >= 0 (0 turns prompt-lookup drafts off), got {lookup_budget!r}")
     for name, value in positive.items():
         if value is not None and value < 1:
             raise ConfigError(f"agent_options.{name} must be >= 1 (a positive integer), got {value!r}")
@@ -131,6 +133,7 @@ class PolicyAgent(Agent):
         cpu_offload: fsdp2 only: keep the sharded parameters and AdamW state in CPU memory.
         share_prompts_in_update: the update runs a micro-batch's shared prompt tokens once (exact gradients; off with gradient_checkpointing or fsdp2).
         reuse_frozen_states: with trainable_layers, the update starts at the first trained block from its inputs kept by generation (hf backend; off with fsdp2).
+        lookup_budget: hf backend: decoding calls of at most this many tokens also feed prompt-lookup drafts and forced template ids, kept where they equal what is sampled (the same samples in fewer calls); 0 = off.
 
     Raises:
         ConfigError: an option value out of range (checked before the model loads).
@@ -182,10 +185,13 @@ class PolicyAgent(Agent):
         cpu_offload: bool = False,
         share_prompts_in_update: bool = True,
         reuse_frozen_states: bool = True,
+        # A CPU decoding call of a few rows costs about the same for 1 and for 6 tokens
+        # per row; at 32 tokens the extra positions still cost well under their price.
+        lookup_budget: int = DEFAULT_LOOKUP_BUDGET,
     ) -> None:
         _check_options(
             backend=backend, stop_strings=stop_strings, vllm_options=vllm_options, strategy=strategy,
-            temperature=temperature, top_p=top_p, cpu_offload=cpu_offload,
+            temperature=temperature, top_p=top_p, cpu_offload=cpu_offload, lookup_budget=lookup_budget,
             positive={
                 "max_new_tokens": max_new_tokens, "batch_size": batch_size, "micro_batch": micro_batch,
                 "logits_chunk_tokens": logits_chunk_tokens, "max_prompt_tokens": max_prompt_tokens,
@@ -279,6 +285,7 @@ class PolicyAgent(Agent):
                 block_inputs=None if self.learner.first_block is None else BlockInputs(
                     generation_model, self.learner.first_block
                 ),
+                lookup_budget=lookup_budget,
             )
 
     def _first_reused_block(self, reuse: bool, trainable_layers: int, backend: str) -> int | None:

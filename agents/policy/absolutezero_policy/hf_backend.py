@@ -29,7 +29,10 @@ import torch
 
 from absolutezero.protocol import Sample
 from absolutezero_policy.prefill_groups import GroupPrefill, join, length_groups
+from absolutezero_policy.decoding_calls import advance_row, feed_inputs, plan_extras
+from absolutezero_policy.prompt_lookup import NgramIndex  # noqa: F401 (annotations)
 from absolutezero_policy.templating import RowCursor, TemplateStep
+from absolutezero_policy.token_choice import RowDraws, choose_tokens
 
 if TYPE_CHECKING:  # block_inputs imports this module (through shared_prompts)
     from absolutezero_policy.block_inputs import BlockInputs
@@ -37,6 +40,9 @@ if TYPE_CHECKING:  # block_inputs imports this module (through shared_prompts)
 
 #: Shorter common prefixes are not worth an extra forward pass.
 MIN_SHARED_PREFIX = 16
+#: Defaults of ``lookup_budget`` and ``lookup_tokens`` (see :func:`~absolutezero_policy.decoding_calls.plan_extras`).
+DEFAULT_LOOKUP_BUDGET = 32
+DEFAULT_LOOKUP_TOKENS = 8
 
 
 def common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
@@ -51,23 +57,6 @@ def common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
             index += 1
         length = index
     return max(length, 0)
-
-
-def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Set logits outside the nucleus to -inf (the smallest set with mass >= ``top_p``).
-
-    The most likely token is always kept. ``logits`` is ``[batch, vocab]``; returns a new
-    tensor of the same shape.
-    """
-    if top_p >= 1.0:
-        return logits
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    probs = torch.softmax(sorted_logits, dim=-1)
-    mass_before = torch.cumsum(probs, dim=-1) - probs
-    drop_sorted = mass_before >= top_p
-    drop_sorted[..., 0] = False
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-    return logits.masked_fill(drop, float("-inf"))
 
 
 class HFBackend:
@@ -94,6 +83,8 @@ class HFBackend:
         top_p: float,
         share_prefixes: bool = True,
         block_inputs: BlockInputs | None = None,
+        lookup_budget: int = DEFAULT_LOOKUP_BUDGET,
+        lookup_tokens: int = DEFAULT_LOOKUP_TOKENS,
     ) -> None:
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(
@@ -103,6 +94,8 @@ class HFBackend:
             raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature}")
         if not 0 < top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        if lookup_budget < 0 or lookup_tokens < 1:
+            raise ValueError(f"lookup_budget must be >= 0 and lookup_tokens >= 1, got {lookup_budget} and {lookup_tokens}")
         self.model = model
         self.tokenizer = tokenizer
         self.stop_token_ids = frozenset(int(i) for i in stop_token_ids)
@@ -113,6 +106,10 @@ class HFBackend:
         self.top_p = top_p
         self.pad_token_id = int(tokenizer.pad_token_id)
         self.share_prefixes = share_prefixes
+        #: Decoding calls of at most this many tokens feed extras (forced ids, drafts); 0 = never.
+        self.lookup_budget = lookup_budget
+        #: Most extras fed per row in one call.
+        self.lookup_tokens = lookup_tokens
         #: Keeps sampled completions' inputs of the first trained block for the update
         #: (:mod:`absolutezero_policy.block_inputs`); None = keep nothing.
         self.block_inputs = block_inputs
@@ -206,29 +203,13 @@ class HFBackend:
             return None
         return self.block_inputs.take()
 
-    def _choose(
-        self, logits: torch.Tensor, greedy: bool, generators: Sequence[torch.Generator]
-    ) -> torch.Tensor:
-        """The next token of each active row; ``generators[k]`` is row k's."""
-        if greedy:
-            return logits.argmax(dim=-1)
-        scaled = top_p_filter(logits / self.temperature, self.top_p)
-        # Inverse-CDF sampling: one uniform draw per row from that row's generator
-        # (cheaper than torch.multinomial over a large vocabulary on a CPU).
-        # With right=True the first index whose CDF exceeds u always has p > 0, so
-        # tokens removed by top-p can never be drawn.
-        cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
-        uniform = torch.cat([torch.rand(1, generator=g) for g in generators])[:, None]
-        uniform = uniform.to(cdf.device) * cdf[:, -1:]
-        picked = torch.searchsorted(cdf, uniform, right=True).squeeze(-1)
-        return picked.clamp_(max=cdf.shape[-1] - 1)
-
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
-    def _forward(self, **inputs: Any) -> tuple[torch.Tensor, Any]:
+    def _forward(self, fed: torch.Tensor | None = None, **inputs: Any) -> tuple[torch.Tensor, Any]:
         """The model over ``inputs`` (a KV-cached call): the logits of each row's last
-        position ``[rows, vocab]`` and the updated cache.
+        position ``[rows, vocab]`` (with ``fed``, a ``[rows, width]`` mask: of every fed
+        position, row by row, ``[fed positions, vocab]``) and the updated cache.
 
         Why not ``model(..., logits_to_keep=1)``: transformers then applies the output
         head to a non-contiguous ``[rows, 1, hidden]`` slice, which torch (2.13, bf16,
@@ -238,7 +219,8 @@ class HFBackend:
         Assumes logits = output head(last hidden state), as the learner does.
         """
         output = self.model.base_model(**inputs, use_cache=True)
-        hidden = output.last_hidden_state[:, -1, :].contiguous()
+        states = output.last_hidden_state
+        hidden = states[:, -1, :].contiguous() if fed is None else states[fed.bool()]
         return self.model.get_output_embeddings()(hidden), output.past_key_values
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, Any]:
@@ -335,49 +317,76 @@ class HFBackend:
         greedy: bool,
         generators: list[torch.Generator],
     ) -> list[Sample]:
+        """Prefill, then decoding calls until every row has finished.
+
+        Each call feeds every active row its next token, followed by *extra* tokens when
+        the call is small enough (:func:`~absolutezero_policy.decoding_calls.plan_extras`): ids an answer template forces next, or
+        prompt-lookup drafts. The next call's logits then give the tokens of several
+        positions of a row at once (:func:`~absolutezero_policy.token_choice.choose_tokens`,
+        one draw per position); an extra is kept while it equals the token chosen at its
+        position, and the cache slots of the rejected ones are masked out, so the
+        completion is the one the one-token loop produces.
+        """
         if any(len(p) == 0 for p in prompts):
             raise ValueError("cannot generate from an empty prompt (no token ids)")
-        device = self.device
         cursors = [
             RowCursor(steps, self.stop_token_ids, self.stop_strings, self._decode) for steps in templates
         ]
+        draws = [RowDraws(g) for g in generators]
+        lookups: dict[int, NgramIndex] = {}  # rows' prompt-lookup indexes, made when first drafted
         logits, cache, attention, next_position, prompt_states = self._prefill(prompts)
         active = list(range(len(prompts)))
-        decoded: list[list[torch.Tensor]] = [[] for _ in prompts]  # block inputs of fed tokens
-        for step in range(self.max_new_tokens):
-            logits = logits.float()
-            sampled = self._choose(logits, greedy, [generators[row] for row in active] if generators else [])
-            chosen = torch.log_softmax(logits, dim=-1).gather(-1, sampled[:, None]).squeeze(-1)
+        extras: list[list[int]] = [[] for _ in prompts]  # by batch position: what followed each row's token
+        states: torch.Tensor | None = None  # block inputs of the last decoding call
+        decoded: list[list[torch.Tensor]] = [[] for _ in prompts]  # block inputs of the valid fed tokens
+        width = 0  # slots per row of the last decoding call (0: it was the prefill)
+        while True:
+            counts = [1 + len(extra) for extra in extras]
+            uniforms = None if greedy else [u for row, n in zip(active, counts) for u in draws[row].peek(n)]
+            tokens, logprobs = choose_tokens(logits, uniforms, temperature=self.temperature, top_p=self.top_p)
             keep: list[int] = []
-            fed: list[int] = []
-            for position, (row, token, logprob) in enumerate(zip(active, sampled.tolist(), chosen.tolist())):
-                cursor = cursors[row]
-                fed_token = cursor.push(token, logprob)
-                if not cursor.finished:
+            nexts: list[int] = []
+            valid: list[int] = []
+            offset = 0
+            for position, (row, count) in enumerate(zip(active, counts)):
+                used, token = advance_row(cursors[row], draws[row] if draws else None, extras[position],
+                                          tokens[offset : offset + count], logprobs[offset : offset + count],
+                                          self.max_new_tokens)
+                offset += count
+                valid.append(used)
+                if states is not None:
+                    decoded[row].append(states[position, width - count : width - count + used])
+                if token is not None:
                     keep.append(position)
-                    fed.append(fed_token)
-            if not keep or step == self.max_new_tokens - 1:
+                    nexts.append(token)
+            if not keep:
                 break
+            if width:  # mask the slots of rejected extras; the next token goes after the kept ones
+                for position, (count, used) in enumerate(zip(counts, valid)):
+                    if used < count:
+                        attention[position, attention.shape[1] - (count - used) :] = 0
+                next_position = next_position + torch.tensor(valid, dtype=next_position.dtype, device=next_position.device)
             if len(keep) < len(active):
-                index = torch.tensor(keep, dtype=torch.long, device=device)
+                index = torch.tensor(keep, dtype=torch.long, device=attention.device)
                 cache.batch_select_indices(index)
                 attention, next_position = attention[index], next_position[index]
                 active = [active[k] for k in keep]
-            tokens = torch.tensor(fed, dtype=torch.long, device=device)
-            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=1)
-            logits, cache = self._forward(
-                input_ids=tokens[:, None], attention_mask=attention, position_ids=next_position[:, None],
-                past_key_values=cache,
+            extras = plan_extras(
+                active, cursors, prompts, lookups,
+                budget=self.lookup_budget, most=self.lookup_tokens, max_new_tokens=self.max_new_tokens,
             )
-            next_position = next_position + 1
-            if prompt_states is not None:
-                step_states = self._recorded()
-                for position, row in enumerate(active):
-                    decoded[row].append(step_states[position, 0])
+            input_ids, fed, positions = feed_inputs(nexts, extras, next_position, self.pad_token_id)
+            width = input_ids.shape[1]
+            attention = torch.cat([attention, fed], dim=1)
+            logits, cache = self._forward(
+                fed=fed if width > 1 else None, input_ids=input_ids, attention_mask=attention,
+                position_ids=positions, past_key_values=cache,
+            )
+            states = self._recorded()
         if prompt_states is not None:
             for prompt, cursor, pieces, steps in zip(prompts, cursors, prompt_states, decoded):
                 if cursor.completion:
-                    tail = [torch.stack(steps)] if steps else []
+                    tail = [torch.cat(steps)] if steps else []
                     self.block_inputs.keep(prompt, cursor.completion, pieces + tail)
         return [
             Sample(
