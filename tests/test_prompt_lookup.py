@@ -139,3 +139,21 @@ def test_block_inputs_kept_with_drafts_are_the_full_pass_inputs(make_tiny_agent,
 def test_a_negative_lookup_budget_is_refused_before_loading(make_tiny_agent):
     with pytest.raises(ConfigError, match="lookup_budget"):
         make_tiny_agent(lookup_budget=-1)
+
+
+def test_the_lookup_benchmark_replays_the_same_calls_with_each_budget(make_tiny_agent):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "lookup_decoding.py"
+    spec = importlib.util.spec_from_file_location("_test_lookup_decoding", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    agent = make_tiny_agent(seed=2, max_new_tokens=40, temperature=0.05)
+    prompts = [agent.encode_prompt(Prompt(({"role": "user", "content": text},))) for text in TEXTS]
+    calls = [{"prompt_ids": prompts, "greedy": False, "seeds": [1, 2, 3], "templates": None}]
+    off = bench._replay(agent.backend, calls, 0, repeat=0)
+    on = bench._replay(agent.backend, calls, 32, repeat=0)
+    assert off["tokens"] == on["tokens"] > 0  # the same samples (fp32), so the same work
+    assert 0 < on["calls"] < off["calls"]
+    assert agent.backend._forward.__name__ == "_forward"  # the counter is removed
