@@ -325,10 +325,11 @@ class Learner:
             padding = max(self.group.all_gather(len(batches))) - len(batches)
         # loss, clipped, kl, ratio, tokens, tis weight, truncated, gap: summed over ranks
         sums = [0.0] * 8
-        for chunk in batches:
-            self._backward(chunk, total_tokens, sums, kept)
-        for _ in range(padding):
-            self._backward_nothing()
+        with self.scorer.head_cast.reusing():  # one compute-dtype copy of the head per update
+            for chunk in batches:
+                self._backward(chunk, total_tokens, sums, kept)
+            for _ in range(padding):
+                self._backward_nothing()
         self._reduce_gradients()
         totals = torch.tensor(sums, dtype=torch.float64)
         self.group.all_reduce_sum([totals])

@@ -4,7 +4,9 @@ Why this module exists: the learner needs ``log p(token)`` for every completion 
 and the obvious ``model(...).logits.log_softmax(-1)`` holds a ``[tokens x vocab]`` fp32
 tensor (an 8k-token response of a 152k-vocabulary model: 5 GB) plus its gradient. Here
 the decoder's hidden states are computed once, and the output head is applied to
-``chunk_tokens`` completion positions at a time under activation checkpointing, so at
+``chunk_tokens`` completion positions at a time, each chunk one autograd node that
+recomputes its logits in the backward (:mod:`absolutezero_policy.head_logprobs`; a head
+with a bias or of another kind: the plain ops under activation checkpointing), so at
 most one chunk's logits exist at once, in the forward pass and again in the backward.
 
 :class:`TokenLogprobs` is an ``nn.Module`` wrapping the causal LM, so that under FSDP2 it
@@ -30,6 +32,7 @@ from torch.utils.checkpoint import checkpoint
 
 from absolutezero.protocol import Sample
 from absolutezero_policy.block_inputs import run_top_blocks
+from absolutezero_policy.head_logprobs import HeadCast, fusable, target_logprobs
 from absolutezero_policy.shared_prompts import Layout, cache_keyword, new_cache, select_rows
 
 
@@ -80,6 +83,7 @@ class TokenLogprobs(torch.nn.Module):
             raise ValueError(f"logits_chunk_tokens must be >= 1, got {chunk_tokens}")
         self.lm = lm
         self.chunk_tokens = int(chunk_tokens)
+        self.head_cast = HeadCast()  # ``with scorer.head_cast.reusing():`` over an update
 
     def _chunk(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = self.lm.get_output_embeddings()(hidden).float()
@@ -93,11 +97,14 @@ class TokenLogprobs(torch.nn.Module):
         only the blocks from there on then run."""
         hidden = self._hidden(layout, block_inputs, first_block)
         targets = layout.targets
+        head = self.lm.get_output_embeddings()
         pieces = []
         for start in range(0, targets.shape[1], self.chunk_tokens):
             h = hidden[:, start : start + self.chunk_tokens]
             t = targets[:, start : start + self.chunk_tokens]
-            if torch.is_grad_enabled() and h.requires_grad:
+            if fusable(head):  # one node per chunk (absolutezero_policy.head_logprobs)
+                pieces.append(target_logprobs(h, head, t, self.head_cast))
+            elif torch.is_grad_enabled() and h.requires_grad:
                 pieces.append(checkpoint(self._chunk, h, t, use_reentrant=False))
             else:
                 pieces.append(self._chunk(h, t))
