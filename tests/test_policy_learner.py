@@ -205,3 +205,36 @@ def test_load_rejects_a_folder_that_is_not_a_checkpoint(make_tiny_agent, tmp_pat
     agent = make_tiny_agent()
     with pytest.raises(FileNotFoundError, match="not a saved PolicyAgent"):
         agent.load(str(tmp_path))
+
+
+def test_fused_adamw_steps_like_the_default_one_and_survives_loading(make_tiny_agent, tmp_path):
+    """The CPU learner's fused AdamW (one pass, no temporaries) moves the weights as
+    torch's default AdamW does, to rounding; a loaded optimiser state keeps it fused."""
+    agent = make_tiny_agent()
+    learner = agent.learner
+    assert learner.fused_optimizer and learner.optimizer.param_groups[0]["fused"] is True
+    samples = sampled(agent)
+    start = parameters(agent)
+    learner.accumulate_gradients(samples, [1.0, -1.0, 0.5, -0.5])
+    grads = {n: p.grad.clone() for n, p in agent.model.named_parameters() if p.grad is not None}
+    learner.optimizer.step()
+    fused = parameters(agent)
+    with torch.no_grad():  # the same step with the default implementation, from the same start
+        for name, p in agent.model.named_parameters():
+            if name in start:
+                p.copy_(start[name])
+    plain = torch.optim.AdamW(learner.parameters, lr=learner.optimizer.param_groups[0]["lr"], weight_decay=0.0)
+    for name, p in agent.model.named_parameters():
+        if name in grads:
+            p.grad = grads[name].clone()
+    plain.step()
+    for name, value in parameters(agent).items():
+        assert torch.allclose(value, fused[name], atol=1e-7), name
+    assert not same_parameters(start, fused)
+    agent.save(str(tmp_path / "ckpt"))
+    state = learner.optimizer.state_dict()
+    state["param_groups"][0]["fused"] = None  # as written before the fused step existed
+    learner.load_state_dict(state)
+    assert learner.optimizer.param_groups[0]["fused"] is True
+    agent.load(str(tmp_path / "ckpt"))
+    assert learner.optimizer.param_groups[0]["fused"] is True

@@ -453,6 +453,7 @@ class PolicyAgent(Agent):
         if state_dir.is_dir():
             try:
                 train_state.load_train_state(state_dir, self.model, self.learner.optimizer)
+                self.learner.keep_optimizer_kind()
             except Exception as error:  # DCP names the missing or mismatched keys
                 raise ValueError(
                     f"{folder} holds a different model than the loaded {self.model_name!r} ({error}); "

@@ -189,8 +189,13 @@ class Learner:
         else:
             self.autocast_bf16 = autocast_bf16
         self.parameters = [p for p in model.parameters() if p.requires_grad]
+        # torch's fused AdamW: one pass over each tensor, no temporaries (the default path
+        # allocates the 152k x 896 head's sqrt and quotient every step: 0.5-2.5 s against
+        # 0.1 s on a CPU); the same arithmetic to rounding. Plain tensors only: the
+        # sharded (DTensor) state keeps the default.
+        self.fused_optimizer = strategy != "fsdp2" and all(p.device.type in ("cpu", "cuda") for p in self.parameters)
         self.optimizer = torch.optim.AdamW(
-            self.parameters, lr=learning_rate, weight_decay=weight_decay
+            self.parameters, lr=learning_rate, weight_decay=weight_decay, fused=self.fused_optimizer or None
         )
 
     def _sharing_possible(self, model: torch.nn.Module, strategy: str) -> bool:
@@ -325,7 +330,7 @@ class Learner:
             padding = max(self.group.all_gather(len(batches))) - len(batches)
         # loss, clipped, kl, ratio, tokens, tis weight, truncated, gap: summed over ranks
         sums = [0.0] * 8
-        with self.scorer.head_cast.reusing():  # one compute-dtype copy of the head per update
+        with self.scorer.head_space.reusing():  # one compute-dtype copy of the head per update
             for chunk in batches:
                 self._backward(chunk, total_tokens, sums, kept)
             for _ in range(padding):
@@ -447,3 +452,10 @@ class Learner:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
+        self.keep_optimizer_kind()
+
+    def keep_optimizer_kind(self) -> None:
+        """A loaded optimiser state carries its writer's ``fused`` flag (None in
+        checkpoints from before the fused step): keep this learner's."""
+        for group in self.optimizer.param_groups:
+            group["fused"] = self.fused_optimizer or None

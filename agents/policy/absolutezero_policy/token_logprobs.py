@@ -32,7 +32,7 @@ from torch.utils.checkpoint import checkpoint
 
 from absolutezero.protocol import Sample
 from absolutezero_policy.block_inputs import run_top_blocks
-from absolutezero_policy.head_logprobs import HeadCast, fusable, target_logprobs
+from absolutezero_policy.head_logprobs import HeadWorkspace, fusable, target_logprobs
 from absolutezero_policy.shared_prompts import Layout, cache_keyword, new_cache, select_rows
 
 
@@ -83,7 +83,7 @@ class TokenLogprobs(torch.nn.Module):
             raise ValueError(f"logits_chunk_tokens must be >= 1, got {chunk_tokens}")
         self.lm = lm
         self.chunk_tokens = int(chunk_tokens)
-        self.head_cast = HeadCast()  # ``with scorer.head_cast.reusing():`` over an update
+        self.head_space = HeadWorkspace()  # ``with scorer.head_space.reusing():`` over an update
 
     def _chunk(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = self.lm.get_output_embeddings()(hidden).float()
@@ -103,7 +103,7 @@ class TokenLogprobs(torch.nn.Module):
             h = hidden[:, start : start + self.chunk_tokens]
             t = targets[:, start : start + self.chunk_tokens]
             if fusable(head):  # one node per chunk (absolutezero_policy.head_logprobs)
-                pieces.append(target_logprobs(h, head, t, self.head_cast))
+                pieces.append(target_logprobs(h, head, t, self.head_space))
             elif torch.is_grad_enabled() and h.requires_grad:
                 pieces.append(checkpoint(self._chunk, h, t, use_reentrant=False))
             else:
