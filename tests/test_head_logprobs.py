@@ -31,12 +31,15 @@ def plain(head, hidden, targets):
     return logits.log_softmax(-1).gather(-1, targets[..., None]).squeeze(-1)
 
 
-def values_and_grads(fn, head, hidden, targets, upstream, autocast: bool):
+def values_and_grads(fn, head, hidden, targets, upstream, autocast: bool, space: HeadWorkspace | None = None):
+    """Values and gradients of ``fn``; with ``space``, forward and backward inside its
+    ``reusing()`` (as in an update), the gradients read after it ends."""
     head.zero_grad(set_to_none=True)
     hidden.grad = None
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        out = fn(head, hidden, targets)
-    (out * upstream).sum().backward()
+    with space.reusing() if space is not None else contextlib.nullcontext():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = fn(head, hidden, targets)
+        (out * upstream).sum().backward()
     return out.detach(), hidden.grad.clone(), head.weight.grad.clone()
 
 
@@ -49,8 +52,9 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_values_and_gradients_equal_the_plain_ops(autocast: bool, tolerance: float, reuse: bool) -> None:
     head, hidden, targets, upstream = setup(0)
     space = HeadWorkspace()
-    with space.reusing() if reuse else contextlib.nullcontext():
-        fused = values_and_grads(lambda m, h, t: target_logprobs(h, m, t, space), head, hidden, targets, upstream, autocast)
+    fused = values_and_grads(
+        lambda m, h, t: target_logprobs(h, m, t, space), head, hidden, targets, upstream, autocast, space if reuse else None
+    )
     reference = values_and_grads(plain, head, hidden, targets, upstream, autocast)
     assert fused[0].dtype == torch.float32 and fused[0].shape == targets.shape
     for got, want in zip(fused, reference):
@@ -82,9 +86,11 @@ def test_gradients_accumulate_over_calls_like_separate_backwards() -> None:
     """Micro-batches: two backward passes through one reused cast add up their head gradients."""
     head, hidden, targets, upstream = setup(3)
     space = HeadWorkspace()
+    head.weight.grad = torch.ones_like(head.weight)  # an earlier gradient is added to, not replaced
     with space.reusing(), torch.autocast("cpu", dtype=torch.bfloat16):
         for half in (slice(0, 1), slice(1, 3)):
             (target_logprobs(hidden[half], head, targets[half], space) * upstream[half]).sum().backward()
+    head.weight.grad -= 1.0
     accumulated = head.weight.grad.clone()
     _, _, whole = values_and_grads(plain, head, hidden, targets, upstream, True)
     assert relative(accumulated, whole) < 1e-2
@@ -140,9 +146,11 @@ def test_chunks_sharing_buffers_keep_their_own_gradients() -> None:
     buffers hold only scratch, so each backward still gets its own chunk's gradient."""
     head, hidden, targets, upstream = setup(4, positions=9)
     space = HeadWorkspace()
-    with space.reusing(), torch.autocast("cpu", dtype=torch.bfloat16):
-        out = torch.cat([target_logprobs(hidden[:, s], head, targets[:, s], space) for s in (slice(0, 4), slice(4, 9))], 1)
-    (out * upstream).sum().backward()
+    with space.reusing():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = torch.cat([target_logprobs(hidden[:, s], head, targets[:, s], space) for s in (slice(0, 4), slice(4, 9))], 1)
+        (out * upstream).sum().backward()
+        assert head.weight.grad is None  # summed in the workspace until the update ends
     fused = (out.detach(), hidden.grad.clone(), head.weight.grad.clone())
     # the plain ops per chunk, each under its own autocast (its own bf16 head copy, so each
     # chunk's head gradient is rounded to bf16 on its own, as in the fused node)

@@ -49,6 +49,7 @@ class HeadWorkspace:
         self._reuse = False
         self._cached: tuple[tuple[int, int, torch.dtype], torch.Tensor] | None = None
         self._buffers: dict[str, torch.Tensor] = {}
+        self._grad_sum: tuple[torch.Tensor, torch.Tensor] | None = None  # (weight, its summed gradient)
 
     @contextlib.contextmanager
     def reusing(self) -> Iterator[None]:
@@ -62,6 +63,34 @@ class HeadWorkspace:
             if not previous:
                 self._cached = None
                 self._buffers = {}
+                self._flush_grad()
+
+    def take_grad(self, weight: torch.Tensor, product: torch.Tensor) -> bool:
+        """Inside :meth:`reusing` on a CPU: add ``product`` (the head's gradient from one
+        chunk, in any float dtype) to a float32 sum that reaches ``weight.grad`` when the
+        update's :meth:`reusing` ends; True when taken (the node then returns no
+        gradient for the weight). Returned through autograd instead, each chunk's
+        gradient would be a new head-sized float32 tensor, cast and then added into
+        ``.grad`` (0.35-0.45 s per micro-batch on the project's VM)."""
+        if not self._reuse or weight.device.type != "cpu":
+            return False
+        if self._grad_sum is None:
+            self._grad_sum = (weight, product.to(weight.dtype, copy=product.dtype == weight.dtype))
+        elif self._grad_sum[0] is weight:
+            self._grad_sum[1].add_(product)
+        else:
+            return False  # a second trained head: autograd sums its gradient as usual
+        return True
+
+    def _flush_grad(self) -> None:
+        if self._grad_sum is None:
+            return
+        weight, total = self._grad_sum
+        self._grad_sum = None
+        if weight.grad is None:
+            weight.grad = total
+        else:
+            weight.grad.add_(total)
 
     def weight(self, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``weight`` in ``dtype``, detached (the node returns the weight's gradient itself)."""
@@ -139,14 +168,12 @@ class _TargetLogprobs(torch.autograd.Function):
                 grad_hidden = torch.matmul(low, w).to(ctx.hidden_dtype)
             if ctx.needs_input_grad[1]:
                 flat = low.reshape(-1, low.shape[-1])
-                if ctx.dtype == weight.dtype:
-                    grad_weight = torch.mm(flat.t(), h.reshape(-1, h.shape[-1]))
-                else:
-                    product = space.buffer("head_grad_low", weight.shape, ctx.dtype, h.device)
-                    torch.mm(flat.t(), h.reshape(-1, h.shape[-1]), out=product)
-                    grad_weight = product.to(weight.dtype)
-                # a new tensor, never a kept buffer: autograd may keep what a node returns
-                # (summed with other chunks' gradients, or stolen as .grad)
+                product = space.buffer("head_grad_low", weight.shape, ctx.dtype, h.device)
+                torch.mm(flat.t(), h.reshape(-1, h.shape[-1]), out=product)
+                if not space.take_grad(weight, product):
+                    # a new tensor, never a kept buffer: autograd may keep what a node
+                    # returns (summed with other chunks' gradients, or stolen as .grad)
+                    grad_weight = product.to(weight.dtype, copy=True)
         return grad_hidden, grad_weight, None, None, None
 
 

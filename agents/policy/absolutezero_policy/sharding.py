@@ -76,8 +76,11 @@ def is_sharded(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, DTensor)
 
 
-def full_parameters(model: torch.nn.Module, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
-    """``(name, full tensor)`` for every parameter of ``model``, gathered one at a time.
+def full_parameters(
+    model: torch.nn.Module, dtype: torch.dtype | None = None, trained_only: bool = False,
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(name, full tensor)`` for every parameter of ``model`` (``trained_only``: those
+    with ``requires_grad``), gathered one at a time.
 
     A sharded parameter is all-gathered (a collective: every rank must consume this
     iterator to the end, in the same order) and cast to ``dtype`` if given, so no rank
@@ -85,6 +88,8 @@ def full_parameters(model: torch.nn.Module, dtype: torch.dtype | None = None) ->
     once, under their first name (as ``named_parameters`` lists them).
     """
     for name, parameter in model.named_parameters():
+        if trained_only and not parameter.requires_grad:
+            continue
         tensor = parameter.detach()
         if dtype is not None:  # cast the shard first: the gathered copy is then the small one
             tensor = tensor.to(dtype)

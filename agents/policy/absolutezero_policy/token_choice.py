@@ -75,16 +75,21 @@ def choose_tokens(
     chosen token: what the learner trains.
     """
     logits = logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
     if uniforms is None:
         tokens = logits.argmax(dim=-1)
     else:
         if len(uniforms) != logits.shape[0]:
             raise ValueError(f"{len(uniforms)} uniforms for {logits.shape[0]} positions")
-        scaled = top_p_filter(logits / temperature, top_p)
+        if temperature == 1.0 and top_p >= 1.0:
+            # the untempered policy itself: its probabilities from the log-probabilities
+            # already computed (two fewer passes over [positions x vocab] per call)
+            cdf = logprobs.exp().cumsum_(dim=-1)
+        else:
+            cdf = torch.softmax(top_p_filter(logits / temperature, top_p), dim=-1).cumsum_(dim=-1)
         # With right=True the first index whose CDF exceeds u always has p > 0, so tokens
         # removed by top-p can never be drawn (cheaper than torch.multinomial on a CPU).
-        cdf = torch.softmax(scaled, dim=-1).cumsum(dim=-1)
         draws = torch.tensor(uniforms, dtype=cdf.dtype, device=cdf.device)[:, None] * cdf[:, -1:]
         tokens = torch.searchsorted(cdf, draws, right=True).squeeze(-1).clamp_(max=cdf.shape[-1] - 1)
-    chosen = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+    chosen = logprobs.gather(-1, tokens[:, None]).squeeze(-1)
     return tokens.tolist(), chosen.tolist()
