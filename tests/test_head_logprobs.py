@@ -165,3 +165,19 @@ def test_chunks_sharing_buffers_keep_their_own_gradients() -> None:
     reference = (out.detach(), hidden.grad, head.weight.grad)
     for got, want in zip(fused, reference):
         assert relative(got, want) < 1e-4
+
+
+def test_without_summing_the_gradient_goes_through_autograd() -> None:
+    """FSDP2's hooks must see the head's gradient in the backward pass: with
+    ``sum_gradients`` off it reaches ``.grad`` there, inside ``reusing()``."""
+    head, hidden, targets, upstream = setup(5)
+    space = HeadWorkspace(sum_gradients=False)
+    with space.reusing():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = target_logprobs(hidden, head, targets, space)
+        (out * upstream).sum().backward()
+        assert head.weight.grad is not None
+        inside = head.weight.grad.clone()
+    assert torch.equal(head.weight.grad, inside)  # nothing added again on exit
+    _, _, want = values_and_grads(plain, head, hidden, targets, upstream, True)
+    assert relative(inside, want) < 1e-4

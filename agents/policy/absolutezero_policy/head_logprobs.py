@@ -45,7 +45,10 @@ class HeadWorkspace:
     already reuses memory, so no buffers are kept there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sum_gradients: bool = True) -> None:
+        #: whether :meth:`take_grad` may sum the head's gradient itself (off under FSDP2,
+        #: whose hooks must see every gradient to reduce-scatter it)
+        self.sum_gradients = sum_gradients
         self._reuse = False
         self._cached: tuple[tuple[int, int, torch.dtype], torch.Tensor] | None = None
         self._buffers: dict[str, torch.Tensor] = {}
@@ -72,7 +75,7 @@ class HeadWorkspace:
         gradient for the weight). Returned through autograd instead, each chunk's
         gradient would be a new head-sized float32 tensor, cast and then added into
         ``.grad`` (0.35-0.45 s per micro-batch on the project's VM)."""
-        if not self._reuse or weight.device.type != "cpu":
+        if not (self._reuse and self.sum_gradients) or weight.device.type != "cpu":
             return False
         if self._grad_sum is None:
             self._grad_sum = (weight, product.to(weight.dtype, copy=product.dtype == weight.dtype))

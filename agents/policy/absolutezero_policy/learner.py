@@ -170,6 +170,7 @@ class Learner:
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.device = next(model.parameters()).device
         self.scorer = TokenLogprobs(model, logits_chunk_tokens)
+        self.scorer.head_space.sum_gradients = strategy != "fsdp2"
         self.share_prompts = bool(share_prompts) and self._sharing_possible(model, strategy)
         self.reused_samples = 0  # samples of the last update that started from kept block inputs
         self.first_block = first_block if first_block is None else self._top_blocks_possible(model, strategy, first_block)
