@@ -146,7 +146,7 @@ class RunConfig:
     env: str = ""  # no default: the core favours no environment
     agent: str = "policy"
     seed: int = 0
-    steps: int = 20
+    steps: int = 80  # ~90 minutes on a 2-core CPU with the embedded model (start, steps, probe scoring)
     out: str = "runs"
     name: Optional[str] = None
     resume: Optional[str] = None

@@ -12,7 +12,7 @@ from absolutezero.config import ConfigError, load_config, load_saved_config, sav
 
 def test_defaults_and_overrides():
     config = load_config()
-    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("", 20, 4)  # env= is required
+    assert (config.env, config.steps, config.selfplay.learnability_samples) == ("", 80, 4)  # env= is required
     config = load_config(
         ["env=arith", "steps=7", "selfplay.references=0", "agent_options.clip_ratio=null",
          "rewards.wrong_answer=-0.5", "selfplay.task_types=[evaluate]", "env_options.max_chars=50",
