@@ -152,7 +152,7 @@ class RunConfig:
     resume: Optional[str] = None
     seed_buffers: Optional[str] = None
     reuse_start: bool = True
-    checkpoint_every: int = 5
+    checkpoint_every: int = 10  # a CPU checkpoint of the embedded model takes ~30 s and ~6 GB
     checkpoint_keep: Optional[int] = 3
     progress: bool = True
     selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
