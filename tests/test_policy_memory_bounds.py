@@ -79,7 +79,8 @@ def test_gradient_checkpointing_gives_the_same_gradient(tiny_model_dir, trainabl
 
 
 def test_checkpointing_keeps_fewer_activations(tiny_model_dir):
-    """What autograd keeps for the backward pass shrinks with checkpointing."""
+    """What autograd keeps for the backward pass shrinks with checkpointing (the
+    parameters themselves, which nodes also save, cost nothing extra and are not counted)."""
     from transformers import AutoModelForCausalLM
 
     saved = {}
@@ -90,16 +91,18 @@ def test_checkpointing_keeps_fewer_activations(tiny_model_dir):
                           gradient_checkpointing=checkpointing)
         sample = Sample(list(range(1, 200)), list(range(1, 50)), [0.0] * 49, "")
         total = 0
+        weights = {p.data_ptr() for p in model.parameters()}
 
         def pack(tensor):
             nonlocal total
-            total += tensor.numel() * tensor.element_size()
+            if tensor.data_ptr() not in weights:
+                total += tensor.numel() * tensor.element_size()
             return tensor
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             learner.completion_logprobs([sample])
         saved[checkpointing] = total
-    assert saved[True] < saved[False] / 2
+    assert 0 < saved[True] < saved[False] / 2
 
 
 def test_one_process_fsdp2_gives_the_ddp_gradient_step(tiny_model_dir):
