@@ -108,11 +108,15 @@ class HeadWorkspace:
             self._cached = (key, weight.detach().to(dtype))
         return self._cached[1]
 
+    def keeps(self, device: torch.device) -> bool:
+        """Whether :meth:`buffer` hands out kept buffers (inside :meth:`reusing`, on a CPU)."""
+        return self._reuse and device.type == "cpu"
+
     def buffer(self, name: str, shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """An uninitialised ``shape`` tensor: a view of the kept buffer ``name`` inside
         :meth:`reusing` on a CPU (grown when too small), else a new tensor. A caller
         overwrites it whole, and does not use it after the next call for ``name``."""
-        if not self._reuse or device.type != "cpu":
+        if not self.keeps(device):
             return torch.empty(shape, dtype=dtype, device=device)
         numel = math.prod(shape)
         kept = self._buffers.get(name)
@@ -174,9 +178,9 @@ class _TargetLogprobs(torch.autograd.Function):
                 product = space.buffer("head_grad_low", weight.shape, ctx.dtype, h.device)
                 torch.mm(flat.t(), h.reshape(-1, h.shape[-1]), out=product)
                 if not space.take_grad(weight, product):
-                    # a new tensor, never a kept buffer: autograd may keep what a node
-                    # returns (summed with other chunks' gradients, or stolen as .grad)
-                    grad_weight = product.to(weight.dtype, copy=True)
+                    # never a kept buffer: autograd may keep what a node returns (summed
+                    # with other chunks' gradients, or stolen as .grad)
+                    grad_weight = product.to(weight.dtype, copy=space.keeps(h.device))
         return grad_hidden, grad_weight, None, None, None
 
 

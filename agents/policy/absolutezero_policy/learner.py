@@ -195,6 +195,9 @@ class Learner:
         # 0.1 s on a CPU); the same arithmetic to rounding. Plain tensors only: the
         # sharded (DTensor) state keeps the default.
         self.fused_optimizer = strategy != "fsdp2" and all(p.device.type in ("cpu", "cuda") for p in self.parameters)
+        if not self.fused_optimizer:
+            logger.info("fused AdamW off (%s): torch's default AdamW steps the parameters",
+                        "fsdp2 shards the state" if strategy == "fsdp2" else "parameters on another device")
         self.optimizer = torch.optim.AdamW(
             self.parameters, lr=learning_rate, weight_decay=weight_decay, fused=self.fused_optimizer or None
         )
