@@ -2,7 +2,7 @@
 
 Why this module exists: the update needs ``log softmax(h @ W.T)[target]`` for every
 completion token, where ``W`` is the ``[vocabulary x hidden]`` output head (152k x 896 in
-Qwen2.5-0.5B, tied to the input embedding and trained). Written as plain ops under bf16
+the embedded Qwen2.5-Coder-0.5B, trained with the top blocks). Written as plain ops under bf16
 autocast and activation checkpointing, each logits chunk
 
 * cast the fp32 head to bf16 twice (forward and recomputation) and its gradient back
