@@ -29,20 +29,29 @@ _MAX_REPLY = 4 * 1024 * 1024
 
 
 def _limit_child(limits: Limits) -> None:
+    """Set the child's rlimits (soft = hard, so the job cannot raise them).
+
+    A hard limit the platform already sets lower is kept (stricter is fine). A limit
+    that cannot be set at all raises :class:`OSError`: the job is then refused, never
+    run without its sandbox.
+    """
     memory = int(limits.memory_mb) * 1024 * 1024
     cpu = max(1, int(limits.timeout * 2 + 1))
-    for which, value in (
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_FSIZE, 0),
-        (resource.RLIMIT_NPROC, 0),
-        (resource.RLIMIT_NOFILE, 16),
-        (resource.RLIMIT_CORE, 0),
+    for name, which, value in (
+        ("memory (RLIMIT_AS)", resource.RLIMIT_AS, memory),
+        ("CPU time (RLIMIT_CPU)", resource.RLIMIT_CPU, cpu),
+        ("file size (RLIMIT_FSIZE)", resource.RLIMIT_FSIZE, 0),
+        ("process count (RLIMIT_NPROC)", resource.RLIMIT_NPROC, 0),
+        ("open files (RLIMIT_NOFILE)", resource.RLIMIT_NOFILE, 16),
+        ("core size (RLIMIT_CORE)", resource.RLIMIT_CORE, 0),
     ):
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
         try:
             resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass  # a limit the platform refuses (e.g. NPROC as root) -- the others still hold
+        except (ValueError, OSError) as error:
+            raise OSError(f"could not set the sandbox's {name} limit: {error}") from error
 
 
 def run_forked(job: dict[str, Any], limits: Limits) -> dict[str, Any]:
@@ -53,15 +62,22 @@ def run_forked(job: dict[str, Any], limits: Limits) -> dict[str, Any]:
         code = 0
         try:
             os.close(read_end)
-            _limit_child(limits)
             try:
-                result = run_job(job, limits)
-            except MemoryError:
-                result = {"ok": False, "stage": "query", "reason": f"ran out of memory (limit {limits.memory_mb} MB)"}
+                _limit_child(limits)
+            except OSError as error:
+                result = {"ok": False, "stage": "query", "reason": f"refused: {error}"}
+            else:
+                try:
+                    result = run_job(job, limits)
+                except MemoryError:
+                    result = {"ok": False, "stage": "query", "reason": f"ran out of memory (limit {limits.memory_mb} MB)"}
             data = json.dumps(result).encode()
             view = memoryview(data)
             while view:
                 view = view[os.write(write_end, view):]
+            # EOF now: the parent must not wait for the kernel to tear down this child's
+            # copy of a large address space (a fork of a big process) before it returns.
+            os.close(write_end)
         except BaseException:  # noqa: BLE001 -- the parent reports a silent exit
             code = 1
         finally:

@@ -51,3 +51,14 @@ def test_the_child_cannot_write_files_or_grow_past_its_memory(monkeypatch, tmp_p
     monkeypatch.setattr(worker, "run_job", hog)
     result = worker.run_forked({"script": ""}, LIMITS)
     assert not result["ok"] and "memory" in result["reason"]
+
+
+def test_a_job_is_refused_when_a_limit_cannot_be_set(monkeypatch):
+    def refuse_memory(which, pair):
+        if which == worker.resource.RLIMIT_AS:
+            raise ValueError("not allowed here")
+
+    monkeypatch.setattr(worker.resource, "setrlimit", refuse_memory)
+    monkeypatch.setattr(worker, "run_job", lambda job, limits: {"ok": True})
+    result = worker.run_forked({"script": ""}, LIMITS)
+    assert not result["ok"] and result["reason"].startswith("refused: could not set the sandbox's memory")
