@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import subprocess
+import sys
 import time
 
 from _sql_helpers import LIMITS, TABLE_SCRIPT
@@ -44,13 +48,21 @@ def test_the_child_cannot_write_files_or_grow_past_its_memory(monkeypatch, tmp_p
     result = worker.run_forked({"script": ""}, LIMITS)
     assert not result.get("ok") or not target.exists() or target.stat().st_size == 0
 
-    def hog(job, limits):
-        blocks = [bytearray(64 * 1024 * 1024) for _ in range(64)]
-        return {"ok": True, "n": len(blocks)}
-
-    monkeypatch.setattr(worker, "run_job", hog)
-    result = worker.run_forked({"script": ""}, LIMITS)
-    assert not result["ok"] and "memory" in result["reason"]
+    # The memory half runs where the pool runs jobs: in a small worker interpreter, not
+    # in a fork of this test process (whose size and threads say nothing about the sandbox).
+    hog = (
+        "import json, sys\n"
+        "from absolutezero_sql import worker\n"
+        "from absolutezero_sql.policy import Limits\n"
+        "worker.run_job = lambda job, limits: {'ok': True, 'n': len([bytearray(64 << 20) for _ in range(64)])}\n"
+        "print(json.dumps(worker.run_forked({'script': ''}, Limits(**json.loads(sys.argv[1])))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", hog, json.dumps(dataclasses.asdict(LIMITS))],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    result = json.loads(done.stdout)
+    assert not result["ok"] and result["reason"] == f"ran out of memory (limit {LIMITS.memory_mb} MB)"
 
 
 def test_a_job_is_refused_when_a_limit_cannot_be_set(monkeypatch):
