@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -61,8 +62,8 @@ HARDENED = textwrap.dedent(
 )
 
 
-def test_the_helper_process_is_hardened_after_it_loads() -> None:
-    out = subprocess.run([sys.executable, "-c", HARDENED], capture_output=True, text=True, timeout=120)
+def test_the_helper_process_is_hardened_after_it_loads(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", HARDENED], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     outcome = report["outcome"]
@@ -83,6 +84,17 @@ def test_a_crashed_or_hung_helper_costs_one_answer_and_restarts(math_checker) ->
         assert impatient._process is None  # killed; the next check starts a fresh one
     finally:
         impatient.close()
+
+
+def test_the_helper_works_in_an_empty_folder_that_close_removes(math_checker) -> None:
+    checker = MathChecker()
+    try:
+        assert checker.check_many([("3", "3")]) == [(True, "")]
+        folder = Path(checker._folder.name)
+        assert Path(os.readlink(f"/proc/{checker._process.pid}/cwd")) == folder and list(folder.iterdir()) == []
+    finally:
+        checker.close()
+    assert not folder.exists() and checker._folder is None
 
 
 def test_without_math_verify_the_error_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

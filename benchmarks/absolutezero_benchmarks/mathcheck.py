@@ -23,6 +23,7 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import time
 
 __all__ = ["MathChecker", "MathVerifyUnavailable", "available"]
@@ -53,14 +54,18 @@ class MathChecker:
     def __init__(self, item_timeout: float = ITEM_TIMEOUT) -> None:
         self.item_timeout = float(item_timeout)
         self._process: subprocess.Popen | None = None
+        self._folder: tempfile.TemporaryDirectory | None = None
         self._buffer = b""
 
     def _start(self) -> None:
         reason = available()
         if reason is not None:
             raise MathVerifyUnavailable(reason)
+        # The helper runs in an empty folder of ours, removed on close (it cannot remove
+        # anything itself once hardened).
+        self._folder = tempfile.TemporaryDirectory(prefix="absolutezero-mathcheck-")
         self._process = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), "--serve"],
+            [sys.executable, "-I", os.path.abspath(__file__), "--serve"], cwd=self._folder.name,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={}, close_fds=True,
         )
         self._buffer = b""
@@ -119,6 +124,9 @@ class MathChecker:
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            folder.cleanup()
 
 
 def _decode(line: bytes | None) -> tuple[bool, str] | None:
@@ -139,11 +147,8 @@ _DENIED_PREFIXES = ("subprocess.", "os.system", "os.exec", "os.spawn", "os.posix
 
 def _harden() -> None:
     import resource
-    import tempfile
 
-    folder = tempfile.mkdtemp(prefix="absolutezero-mathcheck-")
-    os.chdir(folder)
-    os.environ.clear()
+    os.environ.clear()  # the working folder is the empty one MathChecker made for it
     for limit, value in ((resource.RLIMIT_AS, _MEMORY_BYTES), (resource.RLIMIT_FSIZE, 0), (resource.RLIMIT_CORE, 0)):
         try:
             resource.setrlimit(limit, (value, value))
