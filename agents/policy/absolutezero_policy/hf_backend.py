@@ -113,10 +113,12 @@ class HFBackend:
         #: Keeps sampled completions' inputs of the first trained block for the update
         #: (:mod:`absolutezero_policy.block_inputs`); None = keep nothing.
         self.block_inputs = block_inputs
-        from absolutezero_policy.shared_prompts import unsupported_reason  # it imports this module
+        from absolutezero_policy.shared_prompts import cache_keyword, unsupported_reason  # it imports this module
 
         # prefill in groups of similar length only where their caches can be joined
         self._joinable = unsupported_reason(model) is None
+        #: The keyword the model body takes its KV cache under (transformers renamed it).
+        self._cache_keyword = cache_keyword(model.base_model) or "past_key_values"
 
     @property
     def device(self) -> torch.device:
@@ -206,8 +208,8 @@ class HFBackend:
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
-    def _forward(self, fed: torch.Tensor | None = None, **inputs: Any) -> tuple[torch.Tensor, Any]:
-        """The model over ``inputs`` (a KV-cached call): the logits of each row's last
+    def _forward(self, cache: Any, fed: torch.Tensor | None = None, **inputs: Any) -> tuple[torch.Tensor, Any]:
+        """The model over ``inputs`` and ``cache`` (a KV-cached call): the logits of each row's last
         position ``[rows, vocab]`` (with ``fed``, a ``[rows, width]`` mask: of every fed
         position, row by row, ``[fed positions, vocab]``) and the updated cache.
 
@@ -218,10 +220,11 @@ class HFBackend:
         prefill's time. The head here gets a contiguous ``[rows, hidden]`` matrix.
         Assumes logits = output head(last hidden state), as the learner does.
         """
-        output = self.model.base_model(**inputs, use_cache=True)
+        output = self.model.base_model(**inputs, **{self._cache_keyword: cache}, use_cache=True)
         states = output.last_hidden_state
         hidden = states[:, -1, :].contiguous() if fed is None else states[fed.bool()]
-        return self.model.get_output_embeddings()(hidden), output.past_key_values
+        cache = output.cache if hasattr(output, "cache") else output.past_key_values
+        return self.model.get_output_embeddings()(hidden), cache
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, Any]:
         """The prompts' forward pass, doing shared work once, expanded to every row.
@@ -305,7 +308,7 @@ class HFBackend:
             cache = prefix if last else copy.deepcopy(prefix)
             cache.batch_select_indices(torch.zeros(len(chosen), dtype=torch.long, device=device))
         logits, cache = self._forward(
-            input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache
+            input_ids=input_ids, attention_mask=attention, position_ids=positions, cache=cache
         )
         return GroupPrefill(members, logits, cache, tail_mask, positions[:, -1] + 1, self._recorded())
 
@@ -380,7 +383,7 @@ class HFBackend:
             attention = torch.cat([attention, fed], dim=1)
             logits, cache = self._forward(
                 fed=fed if width > 1 else None, input_ids=input_ids, attention_mask=attention,
-                position_ids=positions, past_key_values=cache,
+                position_ids=positions, cache=cache,
             )
             states = self._recorded()
         if prompt_states is not None:
