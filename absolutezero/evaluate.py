@@ -34,7 +34,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -153,26 +153,67 @@ def agent_decoding(agent: Any) -> dict[str, Any]:
 
 @dataclass
 class EvalArgs:
-    """Command-line settings of ``python -m absolutezero.evaluate`` (``key=value`` each)."""
+    """Command-line settings of ``python -m absolutezero.evaluate`` (``key=value`` each;
+    what each means: :data:`ARG_HELP`)."""
 
-    benchmark: str = ""  # required: cruxeval-o, cruxeval-i or both comma-separated
-    model: str = "embedded"  # embedded | HF name/folder | run or checkpoint folder
+    benchmark: str = ""
+    model: str = "embedded"
     agent: str = "policy"
     backend: str = "hf"
-    path: str | None = None  # benchmark data; None = default location / $ABSOLUTEZERO_CRUXEVAL
-    prompt: str = "azr"  # azr (training's think/answer wrapper) | native (model's chat template)
-    limit: int | None = None  # first N problems (or a random N with seed=)
-    seed: int | None = None  # seeded random subset when limit is set
+    path: str | None = None
+    prompt: str = "azr"
+    limit: int | None = None
+    seed: int | None = None
     k: int = 1
-    samples: int = 1  # sampled completions per problem (>= k); greedy pass@1 always runs
+    samples: int = 1
     temperature: float = 0.8
     top_p: float = 1.0
-    max_new_tokens: int = 256  # new tokens per answer (the native prompts want more: see docs)
-    batch_size: int = 64  # prompts generated together
-    out: str | None = None  # results folder; None = evals/<timestamp>
+    max_new_tokens: int = 256
+    batch_size: int = 64
+    out: str | None = None
     progress: bool = True
     agent_options: dict[str, Any] = field(default_factory=dict)
     env_options: dict[str, Any] = field(default_factory=dict)
+
+
+#: One line per :class:`EvalArgs` key, for ``--help``.
+ARG_HELP = {
+    "benchmark": "required: a registered benchmark, or several comma-separated (e.g. cruxeval-o,cruxeval-i)",
+    "model": "embedded | smollm2-135m | a Hugging Face name or folder | a self-play run or checkpoint folder",
+    "agent": "the agent plugin that loads the model",
+    "backend": "generation backend: hf or vllm",
+    "path": "benchmark data; null = the default location (or $ABSOLUTEZERO_CRUXEVAL)",
+    "prompt": "azr (the training's think/answer wrapper) or native (the model's chat template)",
+    "limit": "only N problems: the first N, or a seeded random N with seed=",
+    "seed": "seed of the random subset (with limit) and of sampling",
+    "k": "pass@k (needs samples >= k)",
+    "samples": "sampled completions per problem; the greedy pass@1 always runs",
+    "temperature": "sampling temperature of the samples",
+    "top_p": "nucleus sampling of the samples",
+    "max_new_tokens": "new tokens per answer (the native prompts want more: see docs/evaluation.md)",
+    "batch_size": "prompts generated together",
+    "out": "results folder; null = evals/<timestamp>",
+    "progress": "show progress bars",
+    "agent_options": "agent_options.<key>=value: the agent's options (as in a run's config)",
+    "env_options": "env_options.<key>=value: the environment's options (e.g. the executor's timeout)",
+}
+
+
+def _yaml_text(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value) or '""'
+
+
+def usage() -> str:
+    """The ``--help`` text: synopsis, every argument with its default, and the benchmarks."""
+    from absolutezero.registry import benchmark_names
+
+    lines = [__doc__.split("The core never imports")[0].strip(), "", "Arguments (key=value):"]
+    for item in fields(EvalArgs):
+        default = "{}" if item.default_factory is not MISSING else _yaml_text(item.default)  # type: ignore[misc]
+        lines.append(f"  {item.name:<16}default {default:<10} {ARG_HELP[item.name]}")
+    lines += ["", "Registered benchmarks: " + (", ".join(benchmark_names()) or "none"),
+              "Exit status: 0 done, 1 a model or benchmark failed, 2 a usage or data error."]
+    return "\n".join(lines)
 
 
 _INT_KEYS = ("limit", "seed", "k", "samples", "max_new_tokens", "batch_size")
@@ -190,8 +231,6 @@ def parse_args(argv: Sequence[str]) -> EvalArgs:
     args = EvalArgs()
     known = [f.name for f in fields(EvalArgs)]
     for text in argv:
-        if text in ("-h", "--help"):
-            raise ConfigError(__doc__.split("\n\n")[1].strip())
         if "=" not in text or text.startswith("="):
             raise ConfigError(f"cannot read argument {text!r}: arguments are key=value, e.g. benchmark=cruxeval-o")
         key, raw = text.split("=", 1)
@@ -303,6 +342,9 @@ def _default_out() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point. Returns the exit status (0 ok, 2 usage/data error)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if any(text in ("-h", "--help", "help") for text in argv):
+        print(usage())
+        return 0
     if any(text.startswith("compare=") for text in argv):
         from absolutezero.paired import main as compare_main
 

@@ -174,3 +174,15 @@ def test_compare_goes_to_the_paired_comparison(tmp_path: Path, capsys: pytest.Ca
     # compare= is its own command: no benchmark= needed, and its errors exit 2
     assert main([f"compare={tmp_path / 'a'},{tmp_path / 'b'}"]) == 2
     assert "holds no results.json" in capsys.readouterr().err
+
+
+def test_help_lists_every_argument_with_its_default_and_the_benchmarks(capsys) -> None:
+    from dataclasses import fields
+
+    from absolutezero.evaluate import EvalArgs, main
+
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for item in fields(EvalArgs):
+        assert f"\n  {item.name} " in text
+    assert "default null" in text and "default true" in text and "cruxeval-o" in text
