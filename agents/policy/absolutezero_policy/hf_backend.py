@@ -59,6 +59,12 @@ def common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     return max(length, 0)
 
 
+def returned_cache(output: Any) -> Any:
+    """The KV cache a model call returned: ``output.cache`` (transformers >= 5.2x, where
+    reading ``past_key_values`` logs a deprecation warning) or ``output.past_key_values``."""
+    return output.cache if hasattr(output, "cache") else output.past_key_values
+
+
 class HFBackend:
     """Batched sampling from a transformers causal LM.
 
@@ -223,8 +229,7 @@ class HFBackend:
         output = self.model.base_model(**inputs, **{self._cache_keyword: cache}, use_cache=True)
         states = output.last_hidden_state
         hidden = states[:, -1, :].contiguous() if fed is None else states[fed.bool()]
-        cache = output.cache if hasattr(output, "cache") else output.past_key_values
-        return self.model.get_output_embeddings()(hidden), cache
+        return self.model.get_output_embeddings()(hidden), returned_cache(output)
 
     def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor, Any]:
         """The prompts' forward pass, doing shared work once, expanded to every row.
@@ -252,7 +257,7 @@ class HFBackend:
         prefix = prefix_states = None
         if shared >= MIN_SHARED_PREFIX:
             head = torch.tensor([unique[0][:shared]], dtype=torch.long, device=device)
-            prefix = self.model.base_model(input_ids=head, use_cache=True).past_key_values  # no logits needed
+            prefix = returned_cache(self.model.base_model(input_ids=head, use_cache=True))  # no logits needed
             prefix_states = self._recorded()
         else:
             shared = 0
