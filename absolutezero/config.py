@@ -46,7 +46,7 @@ class SelfPlayConfig:
         fresh_share: at most this share of a step's solve batch is the step's own new valid proposals.
         seed_size: distinct valid tasks the untrained model adds to each buffer before training (paper: 256; 0 = the environment's seeds only).
         seed_max_rounds: proposal rounds allowed for seeding (each proposes seed_batch per lacking task type).
-        seed_batch: proposals per lacking task type in each round of seeding and of proposing the probe set; bigger rounds fill the generator's batch.
+        seed_batch: proposals per lacking task type in each round of seeding and of proposing the probe set; fewer, bigger rounds pay for fewer long tails (keep a round within the agent's batch_size).
     """
 
     propose_batch: int = 4
@@ -60,9 +60,12 @@ class SelfPlayConfig:
     fresh_share: float = 0.5
     seed_size: int = 16
     seed_max_rounds: int = 16
-    # 16 per type = 48 code-env prompts per round: close to the agent's generation batch,
-    # where a CPU produces ~5x the tokens/s of the 12-prompt rounds of propose_batch.
-    seed_batch: int = 16
+    # 48 per type = 144 code-env prompts per round, one generation batch (the agent's
+    # batch_size is 144): a round's decoding runs until its longest proposal ends, and on a
+    # CPU a call with 1-8 rows left costs ~100-150 ms, almost what a full one does (reading
+    # the weights). Two rounds of 144 reach the first step 1.47x sooner than six of 48
+    # (8 seeds), valid rates within noise (docs/results.md, "Time to the first step").
+    seed_batch: int = 48
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 Why one pass for both: the seed buffers and the held-out probe set are each proposed by
 the untrained model before any training, so the same generation calls can serve both.
-Proposing them in one pass, in rounds of ``selfplay.seed_batch`` prompts per task type
-(48 code-environment prompts, about one generation batch, where separate passes ran
+Proposing them in one pass, in few big rounds of ``selfplay.seed_batch`` prompts per task
+type (144 code-environment prompts, one generation batch, where separate passes ran
 rounds of 4 per type), is what brings a CPU run's time to its first step down to a few
-minutes.
+minutes: a round decodes until its longest proposal ends, and its last calls, with a
+handful of rows left, cost almost what full ones do, so each round saved saves a tail.
 
 Routing: each valid, distinct proposal not already in a buffer goes either to the probe
 set or, through :meth:`SelfPlayTrainer.accept` (reviews, hooks), to its buffer. A task

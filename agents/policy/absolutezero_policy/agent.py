@@ -109,7 +109,7 @@ class PolicyAgent(Agent):
         max_new_tokens: most tokens generated per completion.
         temperature: sampling temperature (> 0: learnability needs sampling; greedy calls ignore it).
         top_p: nucleus sampling mass in (0, 1] (greedy calls ignore it).
-        batch_size: prompts generated together.
+        batch_size: prompts generated together (more are generated in turns); the CPU default holds one seeding round of 3 x selfplay.seed_batch.
         learning_rate: AdamW's step size (constant schedule).
         weight_decay: AdamW's decoupled weight decay.
         grad_clip: global gradient-norm clip; 0 or null = off.
@@ -158,7 +158,7 @@ class PolicyAgent(Agent):
         top_p: float = 1.0,
         # Decoding a 0.5B model on a CPU costs about as much per step at batch 64 as at
         # 16, so one step's whole solve phase fits one batch.
-        batch_size: int = 64,
+        batch_size: int = 144,
         # The paper's 1e-6 is for 7B models and thousands of steps; a 0.5B model trained
         # for tens of steps on a CPU needs a larger step to move at all.
         learning_rate: float = 1e-5,
