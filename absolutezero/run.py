@@ -226,14 +226,16 @@ class _Run:
         Returns the step-0 metrics (None on resume), a reviewing plugin's stop reason
         and the probe set (None when ``probe.every`` is 0).
         """
-        from absolutezero.probe import PROBE_FILE, PROBE_SEED_OFFSET, ProbeSet
+        from absolutezero.probe import PROBE_FILE, PROBE_SEED_OFFSET, PROBE_START_FILE, ProbeSet
 
         cfg = self.config
-        probe_path = self.run_dir / PROBE_FILE
+        probe_path, start_path = self.run_dir / PROBE_FILE, self.run_dir / PROBE_START_FILE
         probe = None
         if cfg.probe.every and probe_path.is_file():
             probe = ProbeSet.load(probe_path, self.env, self.trainer.task_types)
             self.trainer.exclude(probe.all_tasks())
+            if start_path.is_file():  # runs from before the start verdicts were kept lack it
+                probe.load_start(start_path)
         wanted = int(cfg.probe.per_type) if cfg.probe.every and probe is None else 0
         cache = self._start_cache() if cfg.reuse_start and not cfg.seed_buffers else None
         start = start_buffers(
@@ -241,11 +243,14 @@ class _Run:
             probe_rounds=int(cfg.probe.max_rounds), probe_seed=int(cfg.seed) + PROBE_SEED_OFFSET, cache=cache,
         )
         if start.probe is not None:
-            probe = ProbeSet(start.probe)
+            probe = ProbeSet(start.probe, start=start.probe_start)
         metrics = start.metrics
         if metrics is not None and probe is not None and start.stop is None and not any(k.startswith("probe/") for k in metrics):
-            # the untrained model's greedy scores (a cache entry has them already)
+            # the untrained model's greedy scores (a cache entry has them already), which
+            # later scores are paired with
             metrics.update(probe.score(self.trainer.solve_greedily))
+            if probe.start is None:
+                probe.start = probe.last_correct
         if start.source != "checkpoint":
             self.trainer.start_training()
         if metrics is not None and self.group.is_main:
@@ -253,10 +258,13 @@ class _Run:
             self.trainer.buffers.save(self.run_dir / SEED_BUFFERS_FILE)
             if probe is not None:
                 probe.save(probe_path, self.env)
+                if probe.start is not None:
+                    probe.save_start(start_path)
             if cache is not None and start.source == "seeding" and start.stop is None:
                 cache.write(CachedStart(
                     self.trainer.buffers.to_jsonl(), probe.to_jsonl(self.env) if probe is not None else None,
                     {k: v for k, v in metrics.items() if k.startswith(("seed/", "probe/"))},
+                    probe.start if probe is not None else None,
                 ))
         return metrics, start.stop, probe
 

@@ -48,12 +48,14 @@ class Start:
     """Where the buffers came from (``"checkpoint"``, ``"file"``, ``"cache"`` or
     ``"seeding"``), the step-0 metrics (``None`` for a checkpoint), a reviewing plugin's
     stop reason, and the probe tasks found on the way (``None``: none were asked for,
-    or the run folder has them)."""
+    or the run folder has them) with, from a cache entry, the untrained model's verdict
+    on each (else ``None``: the caller scores them)."""
 
     source: str
     metrics: dict[str, float] | None
     stop: str | None = None
     probe: dict[str, list[Task]] | None = None
+    probe_start: list[bool] | None = None
 
 
 def _silent(message: str) -> None:
@@ -132,7 +134,8 @@ def _from_cache(
     metrics = {**cached.metrics, "seed/cached": 1.0, **buffer_metrics(buffers)}
     metrics.update(trainer.plugin_metrics(0, metrics))
     announce(f"seed buffers and probe set reused from {cache.folder} (same seed and settings; reuse_start=false proposes anew)")
-    return Start("cache", metrics, probe=probe.tasks if probe is not None else None)
+    return Start("cache", metrics, probe=probe.tasks if probe is not None else None,
+                 probe_start=cached.probe_start if probe is not None else None)
 
 
 def seed_by_proposing(trainer: SelfPlayTrainer) -> StepResult:

@@ -48,18 +48,21 @@ CACHE_FOLDER = Path(".cache") / "start"
 #: 2: entries of 1 were written while the HF backend could hand a chunk's completions to
 #: the wrong prompts (a one-group prefill returned rows in length order), so their
 #: step-0 probe scores and the seeds' proposal contexts are not to be trusted.
-FORMAT = 2
+#: 3: entries also hold the untrained model's verdict on each probe task.
+FORMAT = 3
 _BUFFERS, _PROBE, _INFO = "seed_buffers.jsonl", "probe_set.jsonl", "start.json"
 
 
 @dataclass
 class CachedStart:
     """One cache entry: the seed buffers' and probe set's JSONL text (probe ``None``
-    when the run had no probe set) and the step-0 metrics of the run that proposed them."""
+    when the run had no probe set), the step-0 metrics of the run that proposed them and
+    its untrained model's verdict on each probe task (``None`` without a probe set)."""
 
     buffers: str
     probe: str | None
     metrics: dict[str, float]
+    probe_start: list[bool] | None = None
 
 
 def start_settings(
@@ -116,10 +119,14 @@ class StartCache:
             probe_path = self.folder / _PROBE
             probe = probe_path.read_text(encoding="utf-8") if probe_path.is_file() else None
             metrics = {str(k): float(v) for k, v in info.get("metrics", {}).items()}
+            probe_start = info.get("probe_start")
+            if probe is not None and not isinstance(probe_start, list):
+                raise ValueError("it has a probe set but not the untrained model's verdicts on it")
+            probe_start = [bool(value) for value in probe_start] if probe is not None else None
         except (OSError, ValueError, TypeError, AttributeError) as error:
             logger.warning("ignoring the start cache %s: %s; proposing anew", self.folder, error)
             return None
-        return CachedStart(buffers, probe, metrics)
+        return CachedStart(buffers, probe, metrics, probe_start)
 
     def write(self, entry: CachedStart) -> None:
         """Store ``entry`` atomically (a reader sees the old entry or the new, never half)."""
@@ -127,5 +134,5 @@ class StartCache:
             (tmp / _BUFFERS).write_text(entry.buffers, encoding="utf-8")
             if entry.probe is not None:
                 (tmp / _PROBE).write_text(entry.probe, encoding="utf-8")
-            info = {"settings": self.settings, "metrics": entry.metrics}
+            info = {"settings": self.settings, "metrics": entry.metrics, "probe_start": entry.probe_start}
             (tmp / _INFO).write_text(json.dumps(info, sort_keys=True, indent=1, default=str), encoding="utf-8")

@@ -16,8 +16,9 @@ from absolutezero.intervals import wilson_interval
 from absolutezero.buffers import BufferSet
 from absolutezero.config import ConfigError
 from absolutezero.metrics import read_metrics
-from absolutezero.probe import PROBE_FILE, ProbeSet, propose_held_out
-from absolutezero.protocol import Task
+from absolutezero.paired import sign_test_p
+from absolutezero.probe import PROBE_FILE, PROBE_START_FILE, ProbeSet, propose_held_out
+from absolutezero.protocol import Task, Verdict
 from absolutezero.run import SEED_BUFFERS_FILE, main
 from test_selfplay_loop import make_trainer
 
@@ -127,6 +128,45 @@ def test_probe_set_round_trips_and_scores_greedily(tmp_path):
         ProbeSet.load(path, trainer.env, trainer.task_types)
 
 
+def _fixed_solver(correct: list[bool]):
+    """A solver whose verdicts are given, in task order (the scoring logic, not a model)."""
+    return lambda tasks: [Verdict(score=1.0 if ok else 0.0) for ok in correct[: len(tasks)]]
+
+
+def test_scores_are_paired_with_the_untrained_models_verdicts(tmp_path):
+    tasks = {"deduction": [Task("deduction", {"i": i}) for i in range(3)],
+             "abduction": [Task("abduction", {"i": i}) for i in range(4)]}
+    probe = ProbeSet(tasks)
+    first = probe.score(_fixed_solver([True, False, False, True, True, False, False]))
+    assert not any(key.endswith(("/gained", "/lost", "/sign_test_p")) for key in first)  # nothing to pair with yet
+    probe.start = probe.last_correct
+    probe.save_start(tmp_path / PROBE_START_FILE)
+    loaded = ProbeSet(tasks)
+    loaded.load_start(tmp_path / PROBE_START_FILE)
+    assert loaded.start == [True, False, False, True, True, False, False]
+    later = loaded.score(_fixed_solver([True, True, True, True, False, True, True]))
+    assert (later["probe/deduction/gained"], later["probe/deduction/lost"]) == (2, 0)
+    assert (later["probe/abduction/gained"], later["probe/abduction/lost"]) == (2, 1)
+    assert (later["probe/overall/gained"], later["probe/overall/lost"]) == (4, 1)
+    assert later["probe/overall/sign_test_p"] == sign_test_p(4, 1) == 0.375
+    assert later["probe/deduction/sign_test_p"] == 0.5
+
+
+def test_start_verdicts_of_another_probe_set_are_refused(tmp_path):
+    probe = ProbeSet({"deduction": [Task("deduction", {"i": i}) for i in range(3)]})
+    with pytest.raises(ConfigError, match="2 verdicts for 3 probe tasks"):
+        probe.set_start([True, False])
+    path = tmp_path / PROBE_START_FILE
+    path.write_text('{"correct": [1, 0]}')
+    with pytest.raises(ConfigError, match=f"{PROBE_START_FILE} hold 2 verdicts for 3 probe tasks"):
+        probe.load_start(path)
+    path.write_text('{"correct": [1, 0, 7]}')
+    with pytest.raises(ConfigError, match="cannot read the probe's start verdicts .*not a list of 0/1"):
+        probe.load_start(path)
+    with pytest.raises(ValueError, match="no start verdicts to save"):
+        probe.save_start(path)
+
+
 def _run_args(tmp_path: Path, model: Path, name: str, *extra: str) -> list[str]:
     return [f"out={tmp_path}", "env=arith", f"agent_options.model={model}", f"name={name}", "steps=1", "progress=false",
             "agent_options.max_new_tokens=6", "selfplay.propose_batch=2", "selfplay.solve_batch=2",
@@ -156,3 +196,28 @@ def test_a_run_saves_its_seed_buffers_and_a_second_run_reuses_them(tmp_path, tin
     (tmp_path / "bad.jsonl").write_text("not json\n")
     assert main(_run_args(tmp_path, tiny_model_dir, "fourth", f"seed_buffers={tmp_path / 'bad.jsonl'}")) == 2
     assert "seed_buffers=" in capsys.readouterr().err
+
+
+def test_a_runs_probe_scores_are_paired_with_step_0_and_resume_keeps_the_pairing(tmp_path, tiny_model_dir):
+    from absolutezero_arith.env import ArithEnvironment
+    from absolutezero_arith.expr import parse
+
+    env = ArithEnvironment()  # the tiny model rarely proposes a probe task: the run folder holds three
+    tasks = {"evaluate": [env._module("evaluate").make_task(parse(text, env.limits), env.limits)
+                          for text in ("1 + 2", "3 + 4", "5 + 6")]}
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    ProbeSet(tasks).save(run_dir / PROBE_FILE, env)
+    assert main(_run_args(tmp_path, tiny_model_dir, "r", "checkpoint_every=1")) == 0
+    start = ProbeSet(tasks)
+    start.load_start(run_dir / PROBE_START_FILE)  # the untrained model's verdicts, one per task
+    assert main(_run_args(tmp_path, tiny_model_dir, "r", f"resume={run_dir}", "steps=2")) == 0
+    records = read_metrics(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records] == [0, 1, 2]
+    assert records[0]["probe/overall/accuracy"] == sum(start.start) / 3
+    assert "probe/overall/gained" not in records[0]
+    for record in records[1:]:  # after step 0, and after the resume
+        for prefix in ("probe/evaluate", "probe/overall"):
+            gained, lost = record[f"{prefix}/gained"], record[f"{prefix}/lost"]
+            assert record[f"{prefix}/accuracy"] * 3 == pytest.approx(sum(start.start) + gained - lost)
+            assert record[f"{prefix}/sign_test_p"] == sign_test_p(int(gained), int(lost))

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from absolutezero.config import load_config
 from absolutezero.metrics import read_metrics
-from absolutezero.probe import PROBE_FILE
+from absolutezero.probe import PROBE_FILE, PROBE_START_FILE
 from absolutezero.run import SEED_BUFFERS_FILE, main
 from absolutezero.start_cache import CACHE_FOLDER, CachedStart, StartCache, start_settings
 
@@ -41,9 +41,13 @@ def test_the_key_follows_what_shapes_the_starting_tasks_and_nothing_else(tmp_pat
 def test_an_entry_round_trips_and_a_broken_one_is_ignored(tmp_path, caplog):
     cache = StartCache(tmp_path, _settings())
     assert cache.read() is None
-    cache.write(CachedStart("buffers\n", "probe\n", {"seed/rounds": 2.0}))
+    cache.write(CachedStart("buffers\n", "probe\n", {"seed/rounds": 2.0}, [True, False]))
     assert cache.folder.parent == tmp_path / CACHE_FOLDER
-    assert cache.read() == CachedStart("buffers\n", "probe\n", {"seed/rounds": 2.0})
+    assert cache.read() == CachedStart("buffers\n", "probe\n", {"seed/rounds": 2.0}, [True, False])
+    cache.write(CachedStart("buffers\n", "probe\n", {"seed/rounds": 2.0}))  # a probe set without its verdicts
+    with caplog.at_level(logging.WARNING, logger="absolutezero.start_cache"):
+        assert cache.read() is None
+    assert "not the untrained model's verdicts" in caplog.text
     (cache.folder / "start.json").write_text("{not json")
     with caplog.at_level(logging.WARNING, logger="absolutezero.start_cache"):
         assert cache.read() is None
@@ -78,7 +82,7 @@ def test_a_later_run_reuses_the_start_and_trains_as_the_first(tmp_path, tiny_mod
     # the untrained model's probe scores come with the entry (greedy: the same numbers)
     assert {k: v for k, v in second[0].items() if k.startswith("probe/")} == \
         {k: v for k, v in first[0].items() if k.startswith("probe/")} != {}
-    for name in (SEED_BUFFERS_FILE, PROBE_FILE):
+    for name in (SEED_BUFFERS_FILE, PROBE_FILE, PROBE_START_FILE):
         assert (tmp_path / "second" / name).read_text() == (tmp_path / "first" / name).read_text()
     assert [_step(r) for r in second[1:]] == [_step(r) for r in first[1:]]  # step for step
 
